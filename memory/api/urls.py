@@ -1,0 +1,3 @@
+"""Routes of the memory API."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the skills API."""
+
+urlpatterns: list = []

@@ -1,0 +1,35 @@
+"""Bearer API key authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from engramia_site.request_context import set_request_actor
+from tenants.services import authenticate_api_key
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer eng_...`; missing, malformed, revoked or expired keys answer 401."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: expected 'Bearer <api key>'."
+            )
+        key = authenticate_api_key(parts[1])
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+        set_request_actor(key.user, key.name)
+        return key.user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="engramia"'

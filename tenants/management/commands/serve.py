@@ -1,0 +1,118 @@
+"""engramia serve: migrate, then the web server and job worker(s) as one supervised group."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from engramia_site.database_check import verify_database
+from engramia_site.request_context import acting_as
+
+STOP_GRACE_SECONDS = 10
+
+
+def ensure_admin_login() -> tuple[str, str] | None:
+    """Create a local superuser 'admin' when there is none; return (user, password) if created."""
+    user_model = get_user_model()
+    if user_model.objects.filter(is_superuser=True).exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    user_model.objects.create_superuser(
+        username="admin", email="admin@localhost", password=password
+    )
+    return "admin", password
+
+
+class Command(BaseCommand):
+    help = "Migrate, then serve the API and admin with job worker(s); Ctrl-C stops everything."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1, help="job worker processes")
+        parser.add_argument(
+            "--web-workers", type=int, default=2, help="gunicorn worker processes"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["workers"] < 0 or options["web_workers"] < 1:
+            raise CommandError("--workers must be >= 0 and --web-workers >= 1")
+        if not 0 < options["port"] < 65536:
+            raise CommandError("--port must be between 1 and 65535")
+        verify_database()
+        with acting_as(label="serve"):
+            call_command("migrate", interactive=False, verbosity=0)
+            created = ensure_admin_login()
+        if created:
+            self.stdout.write(
+                f"admin login created (shown once): user {created[0]}  password {created[1]}"
+            )
+        self.stdout.write(
+            f"Engramia on http://{options['host']}:{options['port']}  "
+            f"(admin /admin/, API /v1/, docs /v1/docs)"
+        )
+        self._supervise(options)
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # Children use the server this process holds: the embedded server stops when we exit.
+        env["ENGRAMIA_DATABASE_URL"] = settings.DATABASE_URL
+        env["DJANGO_SETTINGS_MODULE"] = "engramia_site.settings"
+        return env
+
+    def _supervise(self, options: dict[str, Any]) -> None:
+        env = self._child_env()
+        commands = [
+            [
+                sys.executable, "-m", "gunicorn", "engramia_site.wsgi:application",
+                "--bind", f"{options['host']}:{options['port']}",
+                "--workers", str(options["web_workers"]),
+                "--worker-class", "gthread", "--threads", "4",
+                "--timeout", "120", "--graceful-timeout", "10",
+                "--access-logfile", "-",
+            ]
+        ]
+        for _ in range(options["workers"]):
+            commands.append([sys.executable, "-m", "engramia.cli", "qcluster"])
+        children = [subprocess.Popen(command, env=env) for command in commands]
+        stopping = False
+
+        def _stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for child in children:
+                    if child.poll() is not None:
+                        self.stderr.write(f"{child.args[2]} exited with {child.returncode}")
+                        exit_code = child.returncode or 1
+                        stopping = True
+                time.sleep(0.2)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            self.stdout.write("stopped")
+        if exit_code:
+            raise SystemExit(exit_code)

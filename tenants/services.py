@@ -1,0 +1,242 @@
+"""Every write of the tenants app: tenants, projects, memberships, API keys, the cut-over."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenants.choices import ReadPath, Role
+from tenants.models import ApiKey, Membership, Project, Tenant, slug_validator
+from tenants.roles import effective_role, grant_role, revoke_roles
+
+KEY_PREFIX = "eng_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ScopeError(ValueError):
+    """A T/P scope string or slug that does not name a usable tenant or project."""
+
+
+def parse_project_path(path: str) -> tuple[str, str]:
+    """Split 'tenant-slug/project-slug', validating both slugs."""
+    parts = (path or "").strip().split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ScopeError(f"{path!r} is not of the form tenant-slug/project-slug")
+    for part in parts:
+        try:
+            slug_validator(part)
+        except ValidationError:
+            raise ScopeError(
+                f"{part!r} is not a valid slug (lowercase letters, digits, inner hyphens)"
+            ) from None
+    return parts[0], parts[1]
+
+
+def get_project_by_path(path: str) -> Project:
+    """The project named by 'tenant/project'; ScopeError when absent."""
+    tenant_slug, project_slug = parse_project_path(path)
+    try:
+        return Project.objects.select_related("tenant").get(
+            tenant__slug=tenant_slug, slug=project_slug
+        )
+    except Project.DoesNotExist:
+        raise ScopeError(f"project {path!r} does not exist") from None
+
+
+@transaction.atomic
+def ensure_project(tenant_slug: str, project_slug: str, *, name: str = "") -> Project:
+    """Get or create a tenant and a project in it (idempotent, audited on creation)."""
+    parse_project_path(f"{tenant_slug}/{project_slug}")
+    tenant, _ = Tenant.objects.get_or_create(slug=tenant_slug, defaults={"name": tenant_slug})
+    project, _ = Project.objects.select_related("tenant").get_or_create(
+        tenant=tenant, slug=project_slug, defaults={"name": name or project_slug}
+    )
+    return project
+
+
+@transaction.atomic
+def set_membership(*, user: Any, scope: Tenant | Project, role: Role | str) -> Membership:
+    """Give user a role on a tenant or a project (replacing any previous role there)."""
+    role = Role(role)
+    if isinstance(scope, Project):
+        membership, created = Membership.objects.get_or_create(
+            user=user, tenant_id=scope.tenant_id, project=scope, defaults={"role": role}
+        )
+    else:
+        membership, created = Membership.objects.get_or_create(
+            user=user, tenant=scope, project=None, defaults={"role": role}
+        )
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    grant_role(user, scope, role)
+    return membership
+
+
+@transaction.atomic
+def remove_membership(membership: Membership) -> None:
+    """Remove a membership and the permissions it granted."""
+    revoke_roles(membership.user, membership.project or membership.tenant)
+    membership.delete()
+
+
+def hash_api_key(secret: str) -> str:
+    """The stored form of a key: SHA-256 of the full high-entropy secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_secret() -> tuple[str, str]:
+    prefix = secrets.token_hex(6)
+    return prefix, f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key row and its secret, which exists only in this object and is shown once."""
+
+    key: ApiKey
+    secret: str
+
+
+@transaction.atomic
+def create_api_key(
+    *,
+    user: Any,
+    tenant: Tenant,
+    project: Project | None,
+    name: str,
+    role: Role | str,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Issue a key for user, bound to tenant (and optionally one project), capped at role."""
+    if project is not None and project.tenant_id != tenant.pk:
+        raise ScopeError("the project does not belong to the key's tenant")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "must be in the future"})
+    for _attempt in range(3):
+        prefix, secret = _new_secret()
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    user=user,
+                    tenant=tenant,
+                    project=project,
+                    name=name,
+                    role=Role(role),
+                    prefix=prefix,
+                    key_hash=hash_api_key(secret),
+                    expires_at=expires_at,
+                )
+            return IssuedKey(key=key, secret=secret)
+        except IntegrityError:  # prefix collision: astronomically rare, try another
+            continue
+    raise RuntimeError("could not allocate a unique API key prefix")
+
+
+@transaction.atomic
+def rotate_api_key(key: ApiKey) -> IssuedKey:
+    """Give key a new secret; the old one stops working at once."""
+    prefix, secret = _new_secret()
+    key.prefix = prefix
+    key.key_hash = hash_api_key(secret)
+    key.save(update_fields=["prefix", "key_hash"])
+    return IssuedKey(key=key, secret=secret)
+
+
+@transaction.atomic
+def revoke_api_key(key: ApiKey) -> ApiKey:
+    """Revoke a key (idempotent)."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def authenticate_api_key(secret: str) -> ApiKey | None:
+    """The active key whose secret this is, or None; records last use at most once a minute."""
+    if not secret.startswith(KEY_PREFIX) or secret.count("_") < 2:
+        return None
+    prefix = secret[len(KEY_PREFIX) :].split("_", 1)[0]
+    key = (
+        ApiKey.objects.select_related("user", "tenant", "project", "project__tenant")
+        .filter(prefix=prefix)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(secret)):
+        return None
+    if not key.is_active or not key.user.is_active:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # A plain UPDATE: usage bookkeeping is not an audited change.
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+@transaction.atomic
+def set_read_path(*, project: Project, read_path: ReadPath | str, reason: str) -> Project:
+    """The audited migration cut-over: change where the project's apps read memory from."""
+    read_path = ReadPath(read_path)
+    if not reason.strip():
+        raise ValidationError({"reason": "a reason is required for a cut-over"})
+    project.audit_reason = reason.strip()  # type: ignore[attr-defined]
+    project.read_path = read_path
+    project.save(update_fields=["read_path"])
+    return project
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What bootstrap made: the scope, the owner, and a fresh owner key."""
+
+    project: Project
+    user: Any
+    password: str | None
+    issued: IssuedKey
+
+
+@transaction.atomic
+def bootstrap(
+    *, tenant_slug: str, project_slug: str, email: str, key_name: str = "bootstrap"
+) -> BootstrapResult:
+    """Idempotently create tenant, project and owner user; always issue a new owner key."""
+    project = ensure_project(tenant_slug, project_slug)
+    user_model = get_user_model()
+    user = user_model.objects.filter(email__iexact=email).first()
+    password = None
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        user = user_model.objects.create_user(
+            username=email, email=email, password=password, is_staff=True
+        )
+    elif not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    set_membership(user=user, scope=project.tenant, role=Role.OWNER)
+    issued = create_api_key(
+        user=user, tenant=project.tenant, project=project, name=key_name, role=Role.OWNER
+    )
+    return BootstrapResult(project=project, user=user, password=password, issued=issued)
+
+
+def key_role_on_project(key: ApiKey, project: Project) -> Role | None:
+    """What a key may do in project: its user's effective role, capped by the key's role."""
+    if key.tenant_id != project.tenant_id:
+        return None
+    if key.project_id is not None and key.project_id != project.pk:
+        return None
+    user_role = effective_role(key.user, project)
+    if user_role is None:
+        return None
+    key_role = Role(key.role)
+    return key_role if key_role.rank <= user_role.rank else user_role

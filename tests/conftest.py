@@ -1,0 +1,88 @@
+"""Personas and clients shared by the whole suite.
+
+Tenant A ("acme") has an owner and a reader; tenant B ("globex") is owned by the outsider. Every
+request goes through the real middleware, authentication and the embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
+os.environ.setdefault("ENGRAMIA_LLM", "none")
+os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
+
+
+@dataclass
+class Persona:
+    """A user with a key acting in one project."""
+
+    user: Any
+    project: Any
+    key: Any
+    secret: str
+
+    def client(self) -> Any:
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.secret}")
+        return client
+
+
+def make_persona(email: str, project: Any, role: str, *, tenant_role: bool = False) -> Persona:
+    """A user holding role in project (or in its whole tenant), with a key capped at role."""
+    from django.contrib.auth import get_user_model
+
+    from tenants.services import create_api_key, set_membership
+
+    user = get_user_model().objects.create_user(username=email, email=email, password="pw-12345!")
+    set_membership(user=user, scope=project.tenant if tenant_role else project, role=role)
+    issued = create_api_key(
+        user=user, tenant=project.tenant, project=project, name=f"{email}-key", role=role
+    )
+    return Persona(user=user, project=project, key=issued.key, secret=issued.secret)
+
+
+@pytest.fixture
+def project_a(db: Any) -> Any:
+    from tenants.services import ensure_project
+
+    return ensure_project("acme", "support")
+
+
+@pytest.fixture
+def project_b(db: Any) -> Any:
+    from tenants.services import ensure_project
+
+    return ensure_project("globex", "research")
+
+
+@pytest.fixture
+def owner(project_a: Any) -> Persona:
+    return make_persona("owner@acme.test", project_a, "owner", tenant_role=True)
+
+
+@pytest.fixture
+def editor(project_a: Any) -> Persona:
+    return make_persona("editor@acme.test", project_a, "editor")
+
+
+@pytest.fixture
+def reader(project_a: Any) -> Persona:
+    return make_persona("reader@acme.test", project_a, "reader")
+
+
+@pytest.fixture
+def outsider(project_b: Any) -> Persona:
+    return make_persona("boss@globex.test", project_b, "owner", tenant_role=True)
+
+
+@pytest.fixture
+def persona_factory(db: Any) -> Callable[..., Persona]:
+    return make_persona
