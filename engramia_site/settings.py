@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -79,9 +80,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "auditlog",
-    "django_q",
     "tenants",
-    "jobs",
+    "jobs",  # before django_q: its qcluster command (with the job sweeper) shadows django_q's
+    "django_q",
     "memory",
     "skills",
 ]
@@ -126,7 +127,10 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
-DATABASES["default"]["TEST"] = {"NAME": env_str("ENGRAMIA_TEST_DATABASE", "test_engramia")}
+# A test database per test run, so concurrent runs against one server never collide.
+DATABASES["default"]["TEST"] = {
+    "NAME": env_str("ENGRAMIA_TEST_DATABASE", f"test_engramia_{os.getpid()}")
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

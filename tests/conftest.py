@@ -6,16 +6,12 @@ request goes through the real middleware, authentication and the embedded Postgr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
-os.environ.setdefault("ENGRAMIA_LLM", "none")
-os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
 
 
 @dataclass

@@ -72,6 +72,9 @@ class ApiKeyCreateSerializer(StrictSerializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
+ACTION_LABELS = dict(AuditEntry.Action.choices)
+
+
 class AuditEntrySerializer(serializers.ModelSerializer):
     """An audit entry as the API shows it."""
 
@@ -92,7 +95,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_action(self, entry: AuditEntry) -> str:
-        return str(AuditEntry.Action(entry.action).label).lower()
+        return str(ACTION_LABELS.get(entry.action, entry.action)).lower()
 
     def get_actor(self, entry: AuditEntry) -> str | None:
         return entry.actor_email or entry.api_key_name or None

@@ -1,0 +1,12 @@
+"""Settings for the test suite: the real settings with offline, deterministic providers.
+
+Set before the real settings are read, so worker subprocesses started by tests inherit them.
+"""
+
+import os
+
+os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
+os.environ.setdefault("ENGRAMIA_LLM", "none")
+os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
+
+from engramia_site.settings import *  # noqa: E402,F403

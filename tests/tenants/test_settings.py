@@ -1,0 +1,40 @@
+"""Settings come from the environment, strictly parsed; secrets can come from *_FILE."""
+
+import pytest
+
+from engramia_site.env import ConfigurationError, env_bool, env_int, env_str
+
+
+def test_bad_boolean_is_an_error_not_false(monkeypatch):
+    monkeypatch.setenv("ENGRAMIA_DEBUG", "ture")
+    with pytest.raises(ConfigurationError, match="ENGRAMIA_DEBUG"):
+        env_bool("ENGRAMIA_DEBUG", False)
+    monkeypatch.setenv("ENGRAMIA_DEBUG", "Yes")
+    assert env_bool("ENGRAMIA_DEBUG", False) is True
+
+
+def test_secret_from_file(monkeypatch, tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("s3cret-value\n")
+    monkeypatch.setenv("ENGRAMIA_SECRET_KEY_FILE", str(secret))
+    assert env_str("ENGRAMIA_SECRET_KEY") == "s3cret-value"
+    monkeypatch.setenv("ENGRAMIA_SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        env_str("ENGRAMIA_SECRET_KEY")
+
+
+def test_integers_are_validated(monkeypatch):
+    monkeypatch.setenv("ENGRAMIA_WORKERS", "two")
+    with pytest.raises(ConfigurationError, match="not an integer"):
+        env_int("ENGRAMIA_WORKERS", 1)
+    monkeypatch.setenv("ENGRAMIA_WORKERS", "0")
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        env_int("ENGRAMIA_WORKERS", 1, minimum=1)
+
+
+def test_production_defaults(settings):
+    from django.conf import settings as live
+
+    assert live.DEBUG is False
+    assert live.SESSION_COOKIE_HTTPONLY is True
+    assert "*" not in live.ALLOWED_HOSTS
