@@ -1,0 +1,169 @@
+"""Jobs in the admin: a filterable list, a read-only detail and a cancel action."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from jobs.exceptions import JobNotCancellable
+from jobs.models import Job
+from jobs.services import cancel_job
+from tenants.admin_scope import ScopedAdminMixin
+from tenants.choices import Role
+from tenants.models import Project
+from tenants.querysets import visible_project_ids
+
+
+def _pretty_json(value: Any) -> str:
+    if value in (None, "", {}, []):
+        return "—"
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+class ProjectListFilter(admin.RelatedOnlyFieldListFilter):
+    """Only projects that have jobs the user may see, named with their tenant in one query."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
+        visible = model_admin.get_queryset(request).values("project_id")
+        projects = Project.objects.filter(pk__in=visible).select_related("tenant")
+        return [(project.pk, str(project)) for project in projects.order_by("tenant__slug", "slug")]
+
+
+@admin.register(Job)
+class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Jobs of the staff member's projects; records are never edited, only cancelled."""
+
+    scope_field = "project_id"
+    change_role = Role.EDITOR
+    list_display = [
+        "id",
+        "kind",
+        "project",
+        "status",
+        "progress",
+        "attempts_used",
+        "actor_name",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "kind", ("project", ProjectListFilter)]
+    list_select_related = ["project", "project__tenant", "actor"]
+    search_fields = ["kind", "actor__email", "actor_label", "api_key_name", "request_id"]
+    date_hierarchy = "created_at"
+    actions = ["cancel_jobs"]
+    fieldsets = [
+        (None, {"fields": ["project", "kind", "status", "progress", "attempts_used", "error"]}),
+        ("Who", {"fields": ["actor_name", "api_key_name", "request_id"]}),
+        (
+            "When",
+            {
+                "fields": [
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "heartbeat_at",
+                    "requeue_at",
+                    "worker",
+                    "cancel_requested",
+                ]
+            },
+        ),
+        ("Data", {"fields": ["params_json", "result_json", "checkpoint_json"]}),
+    ]
+    readonly_fields = [
+        "project",
+        "kind",
+        "status",
+        "progress",
+        "attempts_used",
+        "error",
+        "actor_name",
+        "api_key_name",
+        "request_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "requeue_at",
+        "worker",
+        "cancel_requested",
+        "params_json",
+        "result_json",
+        "checkpoint_json",
+    ]
+
+    @admin.display(description="progress")
+    def progress(self, job: Job) -> str:
+        if job.progress_total:
+            return f"{job.progress_done} / {job.progress_total}"
+        return str(job.progress_done) if job.progress_done else "—"
+
+    @admin.display(description="attempts", ordering="attempts")
+    def attempts_used(self, job: Job) -> str:
+        return f"{job.attempts} / {job.max_attempts}"
+
+    @admin.display(description="actor", ordering="actor__email")
+    def actor_name(self, job: Job) -> str:
+        name = (job.actor.email or job.actor.get_username()) if job.actor else job.actor_label
+        return f"{name} (key {job.api_key_name})" if job.api_key_name else (name or "—")
+
+    @admin.display(description="params")
+    def params_json(self, job: Job) -> str:
+        return _pretty_json(job.params)
+
+    @admin.display(description="result")
+    def result_json(self, job: Job) -> str:
+        return _pretty_json(job.result)
+
+    @admin.display(description="checkpoint")
+    def checkpoint_json(self, job: Job) -> str:
+        return _pretty_json(job.checkpoint)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Staff may cancel where they hold at least the editor role."""
+        return self._may_change(request, None)
+
+    @admin.action(description="Cancel the selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        if not request.user.is_superuser:
+            allowed = visible_project_ids(request.user, self.change_role)
+            forbidden = queryset.exclude(project_id__in=allowed).count()
+            queryset = queryset.filter(project_id__in=allowed)
+        else:
+            forbidden = 0
+        cancelled = requested = finished = 0
+        for job in queryset:
+            try:
+                outcome = cancel_job(job)
+            except JobNotCancellable:
+                finished += 1
+                continue
+            if outcome.status == "cancelled":
+                cancelled += 1
+            else:
+                requested += 1
+        self.message_user(
+            request,
+            f"Cancelled {cancelled} job(s); asked {requested} running job(s) to stop.",
+        )
+        if finished or forbidden:
+            self.message_user(
+                request,
+                f"Skipped {finished} finished job(s) and {forbidden} job(s) where you are not "
+                "an editor.",
+                level=messages.WARNING,
+            )

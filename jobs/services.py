@@ -1,0 +1,194 @@
+"""Every write to jobs: submit, cancel, run inline, and recover the jobs of dead workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from engramia_site.request_context import acting_as, current_context
+from jobs.choices import JobStatus
+from jobs.conf import stale_seconds
+from jobs.context import json_snapshot
+from jobs.exceptions import JobNotCancellable, UnknownJobKind
+from jobs.models import Job
+from jobs.registry import get_job_kind
+from jobs.runner import execute_job, settle_abandoned
+from tenants.models import Project
+
+logger = logging.getLogger("jobs")
+
+RUN_TASK = "jobs.tasks.run_job"
+RECOVERY_BATCH = 100
+BROKER_RETRY_SECONDS = 30  # when the broker refused a job, try queueing it again after this
+
+
+def _enqueue(job: Job) -> None:
+    """Put one attempt of job on the django-q2 queue, with the kind's time limit."""
+    try:
+        limit = get_job_kind(job.kind).time_limit
+    except UnknownJobKind:
+        limit = None  # the worker will fail it with a clear reason
+    options: dict[str, Any] = {"task_name": f"job-{job.pk}"}
+    if limit is not None:
+        options["timeout"] = limit
+    async_task(RUN_TASK, job.pk, **options)
+
+
+def _enqueue_after_commit(job_id: int) -> None:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    try:
+        _enqueue(job)
+    except Exception:
+        # The row is durable; the sweeper of any worker cluster queues it once the broker is back.
+        logger.exception("could not queue job %s; it will be queued by the next sweep", job_id)
+        Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+            requeue_at=timezone.now() + timedelta(seconds=BROKER_RETRY_SECONDS)
+        )
+
+
+def _user_or_none(candidate: Any) -> Any:
+    if candidate is None or not getattr(candidate, "is_authenticated", False):
+        return None
+    return candidate if getattr(candidate, "pk", None) else None
+
+
+def submit_job(
+    *,
+    project: Project,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    actor: Any = None,
+    enqueue: bool = True,
+) -> Job:
+    """Record a pending job of a registered kind and queue it once the transaction commits.
+
+    The actor defaults to the acting context's (request, command); its API key name, label and
+    request id are copied so the job's audit entries name the same principal. Pass enqueue=False
+    to run it yourself with run_job_inline().
+    """
+    job_kind = get_job_kind(kind)
+    params = json_snapshot(params if params is not None else {}, "job params")
+    context = current_context()
+    if actor is None and context is not None:
+        actor = context.actor
+    with transaction.atomic():
+        job = Job.objects.create(
+            project=project,
+            kind=kind,
+            params=params,
+            max_attempts=job_kind.max_attempts,
+            actor=_user_or_none(actor),
+            actor_label=(context.label if context else "")[:200],
+            api_key_name=(context.api_key_name if context else "")[:100],
+            request_id=(context.request_id if context else "")[:64],
+        )
+        if enqueue:
+            transaction.on_commit(partial(_enqueue_after_commit, job.pk))
+    return job
+
+
+def cancel_job(job: Job) -> Job:
+    """Cancel a pending job now, or ask a running one to stop at its next checkpoint."""
+    with transaction.atomic():
+        locked = (
+            Job.objects.select_for_update(of=("self",)).select_related("project").get(pk=job.pk)
+        )
+        if locked.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            raise JobNotCancellable(f"The job has already {locked.status}.")
+        if locked.status == JobStatus.PENDING:
+            locked.status = JobStatus.CANCELLED
+            locked.cancel_requested = True
+            locked.finished_at = timezone.now()
+            locked.requeue_at = None
+            locked.save(update_fields=["status", "cancel_requested", "finished_at", "requeue_at"])
+        elif locked.status == JobStatus.RUNNING and not locked.cancel_requested:
+            locked.cancel_requested = True
+            locked.save(update_fields=["cancel_requested"])
+    return locked
+
+
+def run_job_inline(job: Job) -> Job:
+    """Run a job in this process until it ends (retries wait out their backoff here).
+
+    No time limit applies in-process. Returns the job as it is afterwards: usually finished, or
+    still running if a worker took it first.
+    """
+    while True:
+        current = execute_job(job.pk)
+        if current is None:
+            raise Job.DoesNotExist(f"job {job.pk} no longer exists")
+        if current.status != JobStatus.PENDING or current.requeue_at is None:
+            return current
+        wait = (current.requeue_at - timezone.now()).total_seconds()
+        time.sleep(max(wait, 0) + 0.01)
+
+
+@dataclass
+class RecoveryReport:
+    """What one sweep did."""
+
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.cancelled or self.queued)
+
+
+def recover_stale_jobs() -> RecoveryReport:
+    """Settle running jobs whose worker went silent, then queue pending jobs that are due.
+
+    A silent job is retried (it resumes from its checkpoint), or failed with the reason once
+    its attempts or time limit are used up, or cancelled if that was requested. Every worker
+    cluster runs this at start and every ENGRAMIA_JOB_SWEEP_SECONDS; rows are claimed with
+    SKIP LOCKED, so concurrent sweeps never handle a job twice.
+    """
+    report = RecoveryReport()
+    with acting_as(label="jobs:recovery"):
+        cutoff = timezone.now() - timedelta(seconds=stale_seconds())
+        while True:
+            with transaction.atomic():
+                now = timezone.now()
+                stale = list(
+                    Job.objects.stale(cutoff)
+                    .select_for_update(of=("self",), skip_locked=True)
+                    .select_related("project")
+                    .order_by("id")[:RECOVERY_BATCH]
+                )
+                for job in stale:
+                    outcome = settle_abandoned(job, now)
+                    {
+                        JobStatus.PENDING: report.requeued,
+                        JobStatus.FAILED: report.failed,
+                        JobStatus.CANCELLED: report.cancelled,
+                    }[outcome].append(job.pk)
+                    logger.warning("job %s had a dead worker: now %s", job.pk, outcome)
+            if len(stale) < RECOVERY_BATCH:
+                break
+        while True:
+            with transaction.atomic():
+                due = list(
+                    Job.objects.due_for_queue(timezone.now())
+                    .select_for_update(skip_locked=True)
+                    .order_by("requeue_at", "id")[:RECOVERY_BATCH]
+                )
+                for job in due:
+                    # With the ORM broker the message commits with this transaction; with Redis
+                    # a failed commit leaves a spare message, which run_job ignores.
+                    _enqueue(job)
+                Job.objects.filter(pk__in=[job.pk for job in due]).update(requeue_at=None)
+                report.queued.extend(job.pk for job in due)
+            if len(due) < RECOVERY_BATCH:
+                break
+    return report
