@@ -82,3 +82,17 @@ def outsider(project_b: Any) -> Persona:
 @pytest.fixture
 def persona_factory(db: Any) -> Callable[..., Persona]:
     return make_persona
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """Before the test database is dropped, end sessions left by live-server and worker threads."""
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

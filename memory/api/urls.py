@@ -1,3 +1,33 @@
 """Routes of the memory API."""
 
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from memory.api.imports import ImportAssistantsView
+from memory.api.views import (
+    AgingView,
+    DocumentViewSet,
+    EvaluateView,
+    FeedbackView,
+    LearnView,
+    MetricsView,
+    OutcomeView,
+    PatternViewSet,
+    RecallView,
+)
+
+router = SimpleRouter(trailing_slash=False)
+router.register("patterns", PatternViewSet, basename="pattern")
+router.register("documents", DocumentViewSet, basename="document")
+
+urlpatterns = [
+    path("learn", LearnView.as_view(), name="learn"),
+    path("recall", RecallView.as_view(), name="recall"),
+    path("evaluate", EvaluateView.as_view(), name="evaluate"),
+    path("outcomes", OutcomeView.as_view(), name="outcomes"),
+    path("feedback", FeedbackView.as_view(), name="feedback"),
+    path("aging", AgingView.as_view(), name="aging"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
+    path("import/assistants", ImportAssistantsView.as_view(), name="import-assistants"),
+    *router.urls,
+]

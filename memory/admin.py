@@ -1,0 +1,116 @@
+"""Pattern curation and document admin; actions call services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from memory.models import Document, Evaluation, Pattern
+from memory.services import run_aging, update_pattern
+from tenants.admin_scope import ScopedAdminMixin
+
+
+class EvalRangeFilter(admin.SimpleListFilter):
+    """Filter patterns by their eval score band, including unrated ones."""
+
+    title = "eval score"
+    parameter_name = "eval"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("unrated", "Unrated"), ("low", "0-3"), ("mid", "3-7"), ("high", "7-10")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Pattern]) -> QuerySet[Pattern]:
+        value = self.value()
+        if value == "unrated":
+            return queryset.filter(eval_score__isnull=True)
+        bands = {"low": (0, 3), "mid": (3, 7), "high": (7, 10.01)}
+        if value in bands:
+            low, high = bands[value]
+            return queryset.filter(eval_score__gte=low, eval_score__lt=high)
+        return queryset
+
+
+class EvaluationInline(admin.TabularInline):
+    """A pattern's evaluations, newest first."""
+
+    model = Evaluation
+    extra = 0
+    fields = ["created_at", "score", "evaluator", "feedback", "actor"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Pattern)
+class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Curation of learned patterns."""
+
+    list_display = ["id", "short_task", "project", "source", "eval_score", "eval_count",
+                    "archived", "created_at"]
+    list_display_links = ["id", "short_task"]
+    list_filter = ["archived", "source", EvalRangeFilter, "project", "embedding_model"]
+    list_select_related = ["project", "project__tenant"]
+    search_fields = ["task", "code", "run_id", "external_id"]
+    readonly_fields = ["project", "source", "run_id", "external_id", "eval_score", "eval_count",
+                       "last_evaluated_at", "decayed_eval_score", "embedding_model",
+                       "created_at", "learned_at", "updated_at"]
+    fields = ["task", "code", "output", "metadata", "archived", *readonly_fields]
+    inlines = [EvaluationInline]
+    actions = ["archive_patterns", "unarchive_patterns", "apply_aging"]
+    list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pattern]:
+        return super().get_queryset(request).defer("embedding")
+
+    @admin.display(description="task")
+    def short_task(self, pattern: Pattern) -> str:
+        return pattern.task[:90]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # patterns are learned through the API, the SDK or an import
+
+    def save_model(self, request: HttpRequest, obj: Pattern, form: Any, change: bool) -> None:
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        update_pattern(pattern=obj, changes=changes, actor=request.user)
+
+    @admin.action(description="Archive selected patterns")
+    def archive_patterns(self, request: HttpRequest, queryset: QuerySet[Pattern]) -> None:
+        for pattern in queryset:
+            update_pattern(pattern=pattern, changes={"archived": True}, actor=request.user)
+        self.message_user(request, f"Archived {queryset.count()} pattern(s).")
+
+    @admin.action(description="Unarchive selected patterns")
+    def unarchive_patterns(self, request: HttpRequest, queryset: QuerySet[Pattern]) -> None:
+        for pattern in queryset:
+            update_pattern(pattern=pattern, changes={"archived": False}, actor=request.user)
+        self.message_user(request, f"Unarchived {queryset.count()} pattern(s).")
+
+    @admin.action(description="Apply aging to the selected patterns' projects")
+    def apply_aging(self, request: HttpRequest, queryset: QuerySet[Pattern]) -> None:
+        projects = {pattern.project for pattern in queryset.select_related("project")}
+        totals = {"decayed": 0, "archived": 0}
+        for project in projects:
+            for key, value in run_aging(project=project, actor=request.user).items():
+                totals[key] += value
+        self.message_user(request, f"Aging: {totals['decayed']} decayed, {totals['archived']} archived.")
+
+
+@admin.register(Document)
+class DocumentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Uploaded documents."""
+
+    list_display = ["name", "project", "content_type", "size", "chunk_count", "created_at"]
+    list_filter = ["content_type", "project"]
+    list_select_related = ["project", "project__tenant"]
+    search_fields = ["name"]
+    readonly_fields = ["project", "name", "content_type", "size", "chunk_count", "external_id",
+                       "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,161 @@
+"""Patterns, their evaluations, and documents split into embedded chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from pgvector.django import VectorField
+
+from memory.querysets import PatternQuerySet
+from tenants.models import Project
+from tenants.querysets import ProjectScopedQuerySet
+
+# Each embedding model gets its own partial HNSW index (see migrations); vectors of different
+# models and sizes share the column, and every vector records its model.
+INDEXED_EMBEDDING_MODELS: dict[str, int] = {
+    "hash:384": 384,
+    "local:all-MiniLM-L6-v2": 384,
+    "openai:text-embedding-3-small": 1536,
+}
+
+
+class Pattern(models.Model):
+    """What an agent did: a task, its solution, the output, and how good it was."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="patterns")
+    task = models.TextField()
+    code = models.TextField()
+    output = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=64, default="api")
+    run_id = models.CharField(max_length=255, blank=True, default="")
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="original time")
+    learned_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived = models.BooleanField(default=False)
+    task_hash = models.CharField(max_length=64, help_text="sha256 of the normalized task")
+    embedding = VectorField(dimensions=None, null=True, blank=True)
+    embedding_model = models.CharField(max_length=100)
+    eval_score = models.FloatField(null=True, blank=True, help_text="median of recent evaluations")
+    eval_count = models.PositiveIntegerField(default=0)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    decayed_eval_score = models.FloatField(null=True, blank=True, help_text="set by aging")
+
+    objects = PatternQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="pattern_external_id_unique_in_project",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["project", "embedding_model", "archived"], name="pattern_scope"),
+            models.Index(fields=["project", "task_hash"], name="pattern_task_hash"),
+            models.Index(fields=["project", "-created_at"], name="pattern_recent"),
+            models.Index(fields=["project", "run_id"], name="pattern_run"),
+        ]
+
+    def __str__(self) -> str:
+        return self.task[:80]
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"tenant_id": self.project.tenant_id, "project_id": self.project_id}
+
+
+class Evaluation(models.Model):
+    """One judgement of a pattern: a 0-10 score with feedback, from a human, a judge or a run."""
+
+    pattern = models.ForeignKey(Pattern, on_delete=models.CASCADE, related_name="evaluations")
+    score = models.FloatField()
+    feedback = models.TextField(blank=True, default="")
+    feedback_key = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    evaluator = models.CharField(max_length=120)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["pattern", "-created_at"], name="evaluation_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=10), name="evaluation_score_0_10"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score:g} by {self.evaluator}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        project = self.pattern.project
+        return {"tenant_id": project.tenant_id, "project_id": project.pk}
+
+
+class Document(models.Model):
+    """An uploaded text (the replacement for assistant files), searchable by its chunks."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, default="text/plain")
+    size = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="document_external_id_unique_in_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"tenant_id": self.project.tenant_id, "project_id": self.project_id}
+
+
+class Chunk(models.Model):
+    """A piece of a document with its own embedding."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    embedding = VectorField(dimensions=None)
+    embedding_model = models.CharField(max_length=100)
+
+    objects = ProjectScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["document_id", "index"]
+        indexes = [models.Index(fields=["project", "embedding_model"], name="chunk_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.index}"
+
+
+class ImportUpload(models.Model):
+    """An uploaded export waiting for (or being processed by) its import job."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    data = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.size} bytes)"

@@ -1,0 +1,146 @@
+"""Documents (the replacement for assistant files): chunk, embed the chunk text, search."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from pgvector.django import CosineDistance
+
+from memory.models import Chunk, Document
+from memory.services.embedding import embedder_for
+from tenants.models import Project
+
+CHUNK_CHARS = 1200
+CHUNK_OVERLAP = 150
+MAX_DOCUMENT_CHARS = 5_000_000
+TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/json", "text/csv")
+
+
+class DocumentError(ValueError):
+    """A document that cannot be read or is too large."""
+
+
+@dataclass(frozen=True)
+class DocumentMatch:
+    """A chunk of a document that matches a query."""
+
+    document_id: int
+    name: str
+    chunk_index: int
+    text: str
+    similarity: float
+
+
+def extract_text(data: bytes, *, name: str, content_type: str) -> str:
+    """Text of an upload: UTF-8 text and markdown as is, PDF through pypdf."""
+    if content_type == "application/pdf" or name.lower().endswith(".pdf"):
+        try:
+            from pypdf import PdfReader
+
+            reader = PdfReader(io.BytesIO(data))
+            return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+        except Exception as exc:
+            raise DocumentError(f"could not read the PDF: {exc}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DocumentError("the file is not UTF-8 text, markdown or PDF") from None
+
+
+def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[str]:
+    """Split on paragraph boundaries into chunks of about `size` characters, overlapping a little."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    chunks: list[str] = []
+    current = ""
+    for paragraph in paragraphs:
+        while len(paragraph) > size:  # a single huge paragraph: hard split
+            head, paragraph = paragraph[:size], paragraph[size - overlap :]
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(head)
+        if current and len(current) + len(paragraph) + 2 > size:
+            chunks.append(current)
+            current = current[-overlap:] + "\n\n" + paragraph if overlap else paragraph
+        else:
+            current = f"{current}\n\n{paragraph}" if current else paragraph
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+@transaction.atomic
+def add_document(
+    *,
+    project: Project,
+    name: str,
+    text: str,
+    content_type: str = "text/plain",
+    external_id: str | None = None,
+    actor: Any = None,
+) -> Document:
+    """Store a document and its embedded chunks (idempotent by external_id)."""
+    if external_id:
+        existing = Document.objects.for_project(project).filter(external_id=external_id).first()
+        if existing is not None:
+            return existing
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise DocumentError(f"the document exceeds {MAX_DOCUMENT_CHARS} characters")
+    if not text.strip():
+        raise DocumentError("the document has no text")
+    chunks = chunk_text(text)
+    embedder = embedder_for(project)
+    vectors = embedder.embed_documents(chunks)
+    document = Document.objects.create(
+        project=project,
+        name=name,
+        content_type=content_type,
+        size=len(text.encode()),
+        chunk_count=len(chunks),
+        external_id=external_id,
+    )
+    Chunk.objects.bulk_create(
+        Chunk(
+            document=document,
+            project=project,
+            index=index,
+            text=chunk,
+            embedding=vector,
+            embedding_model=embedder.name,
+        )
+        for index, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+    )
+    return document
+
+
+@transaction.atomic
+def delete_document(*, document: Document, actor: Any = None) -> None:
+    """Delete a document and its chunks (audited)."""
+    document.delete()
+
+
+def search_documents(project: Project, vector: list[float], *, limit: int = 5) -> list[DocumentMatch]:
+    """The project's chunks nearest to a query vector (exact search within the project)."""
+    model = project.embedding_model
+    rows = (
+        Chunk.objects.for_project(project)
+        .filter(embedding_model=model)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .select_related("document")
+        .only("id", "index", "text", "document__id", "document__name")
+        .order_by("distance")[:limit]
+    )
+    return [
+        DocumentMatch(
+            document_id=row.document.pk,
+            name=row.document.name,
+            chunk_index=row.index,
+            text=row.text,
+            similarity=round(max(0.0, 1.0 - row.distance), 6),  # type: ignore[attr-defined]
+        )
+        for row in rows
+    ]

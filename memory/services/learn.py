@@ -1,0 +1,329 @@
+"""Learning patterns: one at a time with dedup, or in bulk for imports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from auditlog.models import LogEntry as BaseLogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from memory.choices import EvaluatorKind, OnDuplicate
+from memory.models import Evaluation, Pattern
+from memory.services.embedding import embedder_for, normalize_task, pattern_text, task_hash
+from memory.services.evaluations import add_evaluation, refresh_eval_score
+from tenants.audit import fill_audit_context
+from tenants.models import AuditEntry, Project
+
+# Above this cosine similarity a new task is a near-duplicate of a stored one.
+NEAR_DUPLICATE_SIMILARITY = 0.97
+
+
+@dataclass(frozen=True)
+class LearnResult:
+    """What learn did: the pattern it stored (or matched), and the duplicate it found."""
+
+    pattern_id: int
+    stored: bool
+    duplicate_of: int | None = None
+    replaced: bool = False
+
+
+def _find_duplicate(project: Project, task: str, digest: str, vector: list[float]) -> Pattern | None:
+    """A live pattern in the project with the same normalized task or a near-identical vector."""
+    same_task = (
+        Pattern.objects.for_project(project).live().filter(task_hash=digest).order_by("pk").first()
+    )
+    if same_task is not None:
+        return same_task
+    nearest = (
+        Pattern.objects.for_project(project)
+        .live()
+        .filter(embedding_model=project.embedding_model)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .only("id", "eval_score", "task")
+        .order_by("distance")
+        .first()
+    )
+    if nearest is not None and 1.0 - nearest.distance >= NEAR_DUPLICATE_SIMILARITY:  # type: ignore[attr-defined]
+        return nearest
+    return None
+
+
+def learn_pattern(
+    *,
+    project: Project,
+    task: str,
+    code: str,
+    actor: Any = None,
+    output: str = "",
+    eval_score: float | None = None,
+    source: str = "api",
+    run_id: str = "",
+    external_id: str | None = None,
+    created_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
+    evaluator: str | None = None,
+) -> LearnResult:
+    """Store a pattern unless it is already known (by external_id, or as a near-duplicate)."""
+    on_duplicate = OnDuplicate(on_duplicate)
+    if external_id:
+        existing = Pattern.objects.for_project(project).filter(external_id=external_id).first()
+        if existing is not None:
+            return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+    embedder = embedder_for(project)
+    vector = embedder.embed_documents([pattern_text(task)])[0]
+    digest = task_hash(task)
+    evaluator = evaluator or (EvaluatorKind.IMPORT if source == "import" else EvaluatorKind.API)
+    with transaction.atomic():
+        duplicate = _find_duplicate(project, task, digest, vector)
+        if duplicate is not None and on_duplicate == OnDuplicate.SKIP:
+            return LearnResult(duplicate.pk, stored=False, duplicate_of=duplicate.pk)
+        if duplicate is not None and on_duplicate == OnDuplicate.REPLACE_WITH_BETTER:
+            return _replace_if_better(
+                duplicate, task=task, code=code, output=output, eval_score=eval_score,
+                vector=vector, digest=digest, actor=actor, evaluator=evaluator,
+                metadata=metadata, run_id=run_id,
+            )
+        pattern = Pattern(
+            project=project,
+            task=task,
+            code=code,
+            output=output or "",
+            source=source,
+            run_id=run_id or "",
+            external_id=external_id or None,
+            metadata=metadata or {},
+            created_at=created_at or timezone.now(),
+            task_hash=digest,
+            embedding=vector,
+            embedding_model=embedder.name,
+        )
+        try:
+            with transaction.atomic():
+                pattern.save()
+        except IntegrityError:
+            # A concurrent learn with the same external_id won the race.
+            existing = Pattern.objects.for_project(project).get(external_id=external_id)
+            return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+        if eval_score is not None:
+            add_evaluation(pattern=pattern, score=eval_score, evaluator=evaluator, actor=actor)
+    return LearnResult(pattern.pk, stored=True, duplicate_of=duplicate.pk if duplicate else None)
+
+
+def _replace_if_better(
+    existing: Pattern,
+    *,
+    task: str,
+    code: str,
+    output: str,
+    eval_score: float | None,
+    vector: list[float],
+    digest: str,
+    actor: Any,
+    evaluator: str,
+    metadata: dict[str, Any] | None,
+    run_id: str,
+) -> LearnResult:
+    """Overwrite a duplicate's solution only when the new one scores higher."""
+    existing = Pattern.objects.select_for_update().get(pk=existing.pk)
+    current = existing.eval_score
+    better = eval_score is not None and (current is None or eval_score > current)
+    if not better:
+        return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+    existing.task, existing.code, existing.output = task, code, output or ""
+    existing.task_hash, existing.embedding = digest, vector
+    if metadata:
+        existing.metadata = {**existing.metadata, **metadata}
+    if run_id:
+        existing.run_id = run_id
+    existing.save()
+    # The old evaluations judged the old solution; the new score stands on its own.
+    Evaluation.objects.filter(pattern=existing).delete()
+    add_evaluation(pattern=existing, score=eval_score, evaluator=evaluator, actor=actor)  # type: ignore[arg-type]
+    return LearnResult(existing.pk, stored=True, duplicate_of=existing.pk, replaced=True)
+
+
+@transaction.atomic
+def update_pattern(*, pattern: Pattern, changes: dict[str, Any], actor: Any = None) -> Pattern:
+    """Curate a pattern: edit task/code/output/metadata or (un)archive it; re-embeds a new task."""
+    pattern = Pattern.objects.select_for_update().select_related("project").get(pk=pattern.pk)
+    for name in ("code", "output", "metadata", "archived"):
+        if name in changes:
+            setattr(pattern, name, changes[name])
+    if "task" in changes and changes["task"] != pattern.task:
+        embedder = embedder_for(pattern.project)
+        pattern.task = changes["task"]
+        pattern.task_hash = task_hash(pattern.task)
+        pattern.embedding = embedder.embed_documents([pattern_text(pattern.task)])[0]
+        pattern.embedding_model = embedder.name
+    pattern.save()
+    return pattern
+
+
+@transaction.atomic
+def delete_pattern(*, pattern: Pattern, actor: Any = None) -> None:
+    """Delete a pattern and its evaluations (audited)."""
+    pattern.delete()
+
+
+@dataclass(frozen=True)
+class LearnItem:
+    """One pattern of a bulk learn (an import)."""
+
+    task: str
+    code: str
+    output: str = ""
+    external_id: str | None = None
+    run_id: str = ""
+    created_at: datetime | None = None
+    eval_score: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BulkLearnResult:
+    """Counts of a bulk learn."""
+
+    imported: int = 0
+    skipped: int = 0
+    pattern_ids: list[int] = field(default_factory=list)
+
+
+def learn_patterns_bulk(
+    *,
+    project: Project,
+    items: Sequence[LearnItem],
+    actor: Any = None,
+    source: str = "import",
+    evaluator: str = EvaluatorKind.IMPORT,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> BulkLearnResult:
+    """Learn many patterns, idempotent by external_id: embed in batches, insert in batches.
+
+    Each batch is one transaction, so an interrupted import keeps what it finished and a rerun
+    skips it. Near-duplicate detection is left out on purpose: distinct conversations that
+    resemble each other are all history worth keeping.
+    """
+    embedder = embedder_for(project)
+    result = BulkLearnResult()
+    content_type = ContentType.objects.get_for_model(Pattern)
+    for start in range(0, len(items), batch_size):
+        batch = list(items[start : start + batch_size])
+        ids = [item.external_id for item in batch if item.external_id]
+        known = set(
+            Pattern.objects.for_project(project)
+            .filter(external_id__in=ids)
+            .values_list("external_id", flat=True)
+        )
+        seen: set[str] = set()
+        fresh: list[LearnItem] = []
+        for item in batch:
+            if item.external_id and (item.external_id in known or item.external_id in seen):
+                result.skipped += 1
+                continue
+            if item.external_id:
+                seen.add(item.external_id)
+            fresh.append(item)
+        if fresh:
+            vectors = embedder.embed_documents([pattern_text(item.task) for item in fresh])
+            created = _insert_batch(project, fresh, vectors, embedder.name, source, evaluator,
+                                    actor, content_type)
+            result.imported += len(created)
+            result.skipped += len(fresh) - len(created)
+            result.pattern_ids.extend(created)
+        if progress is not None:
+            progress(min(start + batch_size, len(items)), len(items))
+    return result
+
+
+@transaction.atomic
+def _insert_batch(
+    project: Project,
+    items: list[LearnItem],
+    vectors: list[list[float]],
+    model_name: str,
+    source: str,
+    evaluator: str,
+    actor: Any,
+    content_type: ContentType,
+) -> list[int]:
+    """Insert one batch with its evaluations and audit entries in one transaction."""
+    now = timezone.now()
+    patterns = [
+        Pattern(
+            project=project,
+            task=item.task,
+            code=item.code,
+            output=item.output or "",
+            source=source,
+            run_id=item.run_id,
+            external_id=item.external_id,
+            metadata=item.metadata,
+            created_at=item.created_at or now,
+            task_hash=task_hash(item.task),
+            embedding=vector,
+            embedding_model=model_name,
+            eval_score=item.eval_score,
+            eval_count=1 if item.eval_score is not None else 0,
+            last_evaluated_at=now if item.eval_score is not None else None,
+        )
+        for item, vector in zip(items, vectors, strict=True)
+    ]
+    try:
+        with transaction.atomic():
+            stored = Pattern.objects.bulk_create(patterns)
+    except IntegrityError:
+        # A concurrent import of the same external ids: insert row by row, keeping the winner's.
+        stored = []
+        for pattern in patterns:
+            try:
+                with transaction.atomic():
+                    stored.extend(Pattern.objects.bulk_create([pattern]))
+            except IntegrityError:
+                continue
+    Evaluation.objects.bulk_create(
+        Evaluation(pattern_id=p.pk, score=p.eval_score, evaluator=evaluator,
+                   actor=actor if getattr(actor, "pk", None) else None, created_at=now)
+        for p in stored
+        if p.eval_score is not None
+    )
+    # Bulk inserts bypass model signals; write their audit entries explicitly, in bulk.
+    entries = [
+        AuditEntry(
+            content_type=content_type,
+            object_pk=str(p.pk),
+            object_id=p.pk,
+            object_repr=str(p)[:200],
+            action=BaseLogEntry.Action.CREATE,
+            changes={"source": ["None", source], "external_id": ["None", str(p.external_id)]},
+            additional_data={"tenant_id": project.tenant_id, "project_id": project.pk,
+                             "bulk": True},
+            timestamp=now,
+        )
+        for p in stored
+    ]
+    for entry in entries:
+        fill_audit_context(AuditEntry, entry)
+    AuditEntry.objects.bulk_create(entries)
+    return [p.pk for p in stored]
+
+
+__all__ = [
+    "BulkLearnResult",
+    "LearnItem",
+    "LearnResult",
+    "delete_pattern",
+    "learn_pattern",
+    "learn_patterns_bulk",
+    "normalize_task",
+    "refresh_eval_score",
+    "update_pattern",
+]

@@ -1,0 +1,91 @@
+"""Job kinds of the memory app: the ⧗ endpoints run as jobs with the same operations.
+
+A provider outage (503) is retried with backoff; invalid input fails at once with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+
+from engramia_site.api_errors import ServiceUnavailable
+from jobs.exceptions import JobFailed, TransientJobError
+from jobs.registry import job_kind
+from memory.api.operations import (
+    aging_operation,
+    document_operation,
+    evaluate_operation,
+    learn_operation,
+)
+
+
+@contextmanager
+def _job_errors() -> Iterator[None]:
+    """Map the API's errors onto job outcomes."""
+    try:
+        yield
+    except ServiceUnavailable as exc:
+        raise TransientJobError(str(exc.detail)) from exc
+    except ValidationError as exc:
+        raise JobFailed(f"invalid input: {exc.detail}") from exc
+
+
+def _run(operation: Callable[[Any, Any, Any], tuple[int, dict[str, Any]]], job: Any, params: Any) -> dict[str, Any]:
+    with _job_errors():
+        return operation(job.project, job.actor, params)[1]
+
+
+@job_kind("learn", timeout=300)
+def learn_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/learn as a job."""
+    return _run(learn_operation, job, job.params)
+
+
+@job_kind("evaluate", timeout=600)
+def evaluate_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/evaluate as a job."""
+    return _run(evaluate_operation, job, job.params)
+
+
+@job_kind("aging", timeout=3600)
+def aging_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/aging as a job."""
+    return _run(aging_operation, job, {})
+
+
+@job_kind("documents", timeout=1800)
+def document_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/documents as a job."""
+    return _run(document_operation, job, job.params)
+
+
+@job_kind("import_assistants", timeout=6 * 3600)
+def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/import/assistants: import an uploaded export, resumable (idempotent by message id)."""
+    from memory.migration.importer import import_assistants_export
+    from memory.models import ImportUpload
+
+    upload = ImportUpload.objects.filter(pk=job.params["upload_id"], project=job.project).first()
+    if upload is None:
+        raise JobFailed("the uploaded export is gone; upload it again")
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total)
+        ctx.check_cancelled()
+
+    with _job_errors():
+        summary = import_assistants_export(
+            project=job.project,
+            stream=io.BytesIO(bytes(upload.data)),
+            group_by=job.params.get("group_by", "none"),
+            eval_score=job.params.get("eval_score", 5.0),
+            dry_run=job.params.get("dry_run", False),
+            actor=job.actor,
+            progress=progress,
+        )
+    upload.delete()
+    return summary.to_dict()
