@@ -8,3 +8,8 @@ class SkillsConfig(AppConfig):
 
     name = "skills"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from skills.audit import register_skill_models
+
+        register_skill_models()

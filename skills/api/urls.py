@@ -1,3 +1,10 @@
 """Routes of the skills API."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from skills.api.views import SkillViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("skills", SkillViewSet, basename="skill")
+
+urlpatterns = [*router.urls]

@@ -1,0 +1,199 @@
+"""Shapes of the skills API: validate and shape only (no permissions, no writes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from skills.choices import EvaluatorKind, SearchScope, ToolFormat, Visibility
+from skills.models import Skill, SkillEvaluation, SkillVersion
+from skills.schema import (
+    SkillRuleError,
+    check_parameters_schema,
+    check_tool_name,
+    empty_parameters,
+    normalise_tags,
+)
+from skills.search import DEFAULT_LIMIT, MAX_LIMIT
+from tenants.api.strict import StrictSerializer
+
+
+def _apply(check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except SkillRuleError as exc:
+        raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+
+class SkillSerializer(serializers.ModelSerializer):
+    """A skill as callers see it; `project` is named only inside the owner's own tenant."""
+
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    project = serializers.SerializerMethodField()
+    editable = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Skill
+        fields = [
+            "id",
+            "name",
+            "description",
+            "parameters",
+            "tags",
+            "visibility",
+            "version",
+            "tenant",
+            "project",
+            "editable",
+            "eval_score",
+            "evaluation_count",
+            "source",
+            "embedding_model",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_project(self, skill: Skill) -> str | None:
+        caller = self.context.get("project")
+        if skill.project is None or caller is None or caller.tenant_id != skill.tenant_id:
+            return None
+        return skill.project.slug
+
+    def get_editable(self, skill: Skill) -> bool:
+        return bool(getattr(skill, "managed", False))
+
+
+class SkillMatchSerializer(SkillSerializer):
+    """A skill found by semantic search, with its score (and, on request, why)."""
+
+    similarity = serializers.SerializerMethodField()
+    score = serializers.SerializerMethodField()
+
+    class Meta(SkillSerializer.Meta):
+        fields = [*SkillSerializer.Meta.fields, "similarity", "score"]
+        read_only_fields = fields
+
+    def _match(self, skill: Skill) -> Any:
+        return self.context["matches"][skill.pk]
+
+    def get_similarity(self, skill: Skill) -> float | None:
+        value = self._match(skill).similarity
+        return None if value is None else round(value, 6)
+
+    def get_score(self, skill: Skill) -> float | None:
+        value = self._match(skill).score
+        return None if value is None else round(value, 6)
+
+    def to_representation(self, instance: Skill) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if self.context.get("explain"):
+            data["explain"] = self._match(instance).explain()
+        return data
+
+
+class SkillWriteSerializer(StrictSerializer):
+    """POST /v1/skills (and, partially, PATCH /v1/skills/<id>)."""
+
+    name = serializers.CharField(max_length=64, trim_whitespace=False)
+    description = serializers.CharField(
+        max_length=8000, required=False, allow_blank=True, default=""
+    )
+    parameters = serializers.JSONField(required=False, default=empty_parameters)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50, trim_whitespace=False),
+        required=False,
+        default=list,
+        max_length=64,
+    )
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices, required=False, default=Visibility.PROJECT
+    )
+
+    def validate_name(self, value: str) -> str:
+        _apply(check_tool_name, value)
+        return value
+
+    def validate_parameters(self, value: Any) -> Any:
+        _apply(check_parameters_schema, value)
+        return value
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return _apply(normalise_tags, value)
+
+
+class SkillQuerySerializer(serializers.Serializer):
+    """GET /v1/skills query: q (semantic), tags, name, scope, limit, explain."""
+
+    q = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    scope = serializers.ChoiceField(
+        choices=SearchScope.choices, required=False, default=SearchScope.ALL
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_LIMIT, required=False, default=DEFAULT_LIMIT
+    )
+    explain = serializers.BooleanField(required=False, default=False)
+    eval_weighted = serializers.BooleanField(required=False, default=True)
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return _apply(normalise_tags, value)
+
+
+class SkillEvaluationCreateSerializer(StrictSerializer):
+    """POST /v1/skills/<id>/evaluations."""
+
+    score = serializers.FloatField(min_value=0.0, max_value=10.0)
+    feedback = serializers.CharField(max_length=8000, required=False, allow_blank=True, default="")
+    evaluator = serializers.ChoiceField(
+        choices=EvaluatorKind.choices, required=False, default=EvaluatorKind.HUMAN
+    )
+
+
+class SkillEvaluationSerializer(serializers.ModelSerializer):
+    """An evaluation as recorded, with the skill's resulting aggregate."""
+
+    skill_id = serializers.IntegerField(read_only=True)
+    skill_eval_score = serializers.FloatField(source="skill.eval_score", read_only=True)
+    skill_evaluation_count = serializers.IntegerField(
+        source="skill.evaluation_count", read_only=True
+    )
+
+    class Meta:
+        model = SkillEvaluation
+        fields = [
+            "id",
+            "skill_id",
+            "version",
+            "score",
+            "feedback",
+            "evaluator",
+            "created_at",
+            "skill_eval_score",
+            "skill_evaluation_count",
+        ]
+        read_only_fields = fields
+
+
+class SkillVersionSerializer(serializers.ModelSerializer):
+    """One version of a skill's interface."""
+
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SkillVersion
+        fields = ["version", "current", "description", "parameters", "created_at"]
+        read_only_fields = fields
+
+    def get_current(self, version: SkillVersion) -> bool:
+        return version.version == self.context["current_version"]
+
+
+class ToolQuerySerializer(serializers.Serializer):
+    """GET /v1/skills/<id>/tool query."""
+
+    format = serializers.ChoiceField(
+        choices=ToolFormat.choices, required=False, default=ToolFormat.OPENAI
+    )
