@@ -1,0 +1,229 @@
+"""Import an Assistants export into patterns (and assistant definitions into the project).
+
+Idempotent: every pattern's external_id comes from the user message id, so re-running an
+import, or resuming one that died, stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from memory.migration.ndjson import Pair, pair_thread, read_export
+from memory.models import Pattern
+from memory.ranking import NEUTRAL_SCORE
+from memory.services import LearnItem, add_document, learn_patterns_bulk
+from tenants.models import Project
+from tenants.services import ensure_project
+
+GROUP_BY = ("assistant", "thread", "none")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class ImportError_(ValueError):
+    """An import that cannot run (bad options); the message is meant for the user."""
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or, dry, would do)."""
+
+    threads: int = 0
+    pairs: int = 0
+    imported: int = 0
+    skipped: int = 0
+    errors: int = 0
+    unpaired: int = 0
+    patterns_per_second: float = 0.0
+    dry_run: bool = False
+    projects: list[str] = field(default_factory=list)
+    error_lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def slug_for(identifier: str) -> str:
+    """A project slug derived from an assistant or thread id (asst_AbC → asst-abc)."""
+    slug = _NOT_SLUG.sub("-", identifier.lower()).strip("-")[:64].strip("-")
+    return slug or "unnamed"
+
+
+def _group_key(pair: Pair, group_by: str) -> str:
+    if group_by == "assistant":
+        return pair.assistant_id
+    return pair.thread_id if group_by == "thread" else ""
+
+
+def target_project(base: Project, pair: Pair, group_by: str) -> Project:
+    """The project a pair belongs to under the grouping (same tenant as base)."""
+    if group_by == "none":
+        return base
+    key = pair.assistant_id if group_by == "assistant" else pair.thread_id
+    if not key:
+        return base
+    return _project_in_tenant(base, slug_for(key))
+
+
+def _project_in_tenant(base: Project, slug: str) -> Project:
+    project = ensure_project(base.tenant.slug, slug)
+    if project.embedding_model != base.embedding_model and not project.patterns.exists():
+        project.embedding_model = base.embedding_model  # new projects follow the base's model
+        project.save(update_fields=["embedding_model"])
+    return project
+
+
+def _learn_item(pair: Pair, eval_score: float) -> LearnItem:
+    return LearnItem(
+        task=pair.question.text,
+        code=pair.answer_text,
+        external_id=pair.external_id,
+        run_id=pair.run_id,
+        created_at=pair.created_at,
+        eval_score=eval_score,
+        metadata={
+            "thread_id": pair.thread_id,
+            "assistant_id": pair.assistant_id,
+            "user_message_id": pair.question.message_id,
+            "assistant_message_ids": [answer.message_id for answer in pair.answers],
+            "attachments": sorted({a for m in (pair.question, *pair.answers) for a in m.attachments}),
+        },
+    )
+
+
+def collect_pairs(stream: IO[bytes]) -> tuple[list[Pair], ImportSummary]:
+    """Read and pair an export, counting threads, pairs, unpaired messages and bad lines."""
+    report = read_export(stream)
+    summary = ImportSummary(threads=len(report.messages), errors=report.error_count,
+                            error_lines=report.errors)
+    pairs: list[Pair] = []
+    for messages in report.messages.values():
+        thread_pairs, unpaired = pair_thread(messages)
+        pairs.extend(thread_pairs)
+        summary.unpaired += unpaired
+    summary.pairs = len(pairs)
+    return pairs, summary
+
+
+def import_assistants_export(
+    *,
+    project: Project,
+    stream: IO[bytes],
+    group_by: str = "none",
+    eval_score: float = NEUTRAL_SCORE,
+    dry_run: bool = False,
+    actor: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportSummary:
+    """Pair an export's messages and learn them as patterns under the chosen grouping."""
+    if group_by not in GROUP_BY:
+        raise ImportError_(f"group_by must be one of {', '.join(GROUP_BY)}")
+    if not 0.0 <= float(eval_score) <= 10.0:
+        raise ImportError_("eval_score must be between 0 and 10")
+    started = time.monotonic()
+    pairs, summary = collect_pairs(stream)
+    summary.dry_run = dry_run
+    by_project: dict[str, tuple[Project, list[Pair]]] = {}
+    resolve = _dry_target if dry_run else target_project
+    for pair in pairs:
+        key = _group_key(pair, group_by)
+        if key not in by_project:
+            by_project[key] = (resolve(project, pair, group_by), [])
+        by_project[key][1].append(pair)
+    done = 0
+    for target, project_pairs in by_project.values():
+        summary.projects.append(target.path)
+        if dry_run:
+            known = (
+                set(
+                    Pattern.objects.for_project(target)
+                    .filter(external_id__in=[p.external_id for p in project_pairs])
+                    .values_list("external_id", flat=True)
+                )
+                if target.pk
+                else set()
+            )
+            fresh = {p.external_id for p in project_pairs} - known
+            summary.imported += len(fresh)
+            summary.skipped += len(project_pairs) - len(fresh)
+            continue
+
+        def report(batch_done: int, batch_total: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(offset + batch_done, len(pairs))
+
+        result = learn_patterns_bulk(
+            project=target,
+            items=[_learn_item(pair, eval_score) for pair in project_pairs],
+            actor=actor,
+            progress=report,
+        )
+        summary.imported += result.imported
+        summary.skipped += result.skipped
+        done += len(project_pairs)
+    elapsed = max(time.monotonic() - started, 1e-6)
+    summary.patterns_per_second = round((summary.imported if not dry_run else summary.pairs) / elapsed, 1)
+    summary.projects.sort()
+    return summary
+
+
+def _dry_target(base: Project, pair: Pair, group_by: str) -> Project:
+    """The project a pair would go to, without creating it."""
+    if group_by == "none":
+        return base
+    key = pair.assistant_id if group_by == "assistant" else pair.thread_id
+    slug = slug_for(key) if key else base.slug
+    existing = Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
+    return existing or Project(tenant=base.tenant, slug=slug, name=slug)
+
+
+@dataclass
+class DefinitionsSummary:
+    """What importing assistant definitions did."""
+
+    assistants: int = 0
+    skills: int = 0
+    documents: int = 0
+    projects: list[str] = field(default_factory=list)
+
+
+def import_assistant_definitions(
+    *,
+    project: Project,
+    assistants: list[dict[str, Any]],
+    group_by: str = "none",
+    files_dir: Path | None = None,
+    actor: Any = None,
+) -> DefinitionsSummary:
+    """Instructions onto the project, function tools into skills, file_search files into documents."""
+    from skills.services import register_function_tools
+
+    summary = DefinitionsSummary(assistants=len(assistants))
+    for definition in assistants:
+        if not isinstance(definition, dict):
+            continue
+        target = project
+        if group_by == "assistant" and definition.get("id"):
+            target = _project_in_tenant(project, slug_for(str(definition["id"])))
+        instructions = definition.get("instructions") or ""
+        if instructions and target.instructions != instructions:
+            target.instructions = instructions
+            target.save(update_fields=["instructions"])
+        tools = [tool for tool in definition.get("tools") or [] if isinstance(tool, dict)]
+        summary.skills += len(register_function_tools(project=target, tools=tools, actor=actor))
+        if target.path not in summary.projects:
+            summary.projects.append(target.path)
+    if files_dir is not None:
+        for path in sorted(p for p in Path(files_dir).iterdir() if p.is_file()):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if not text.strip():
+                continue
+            add_document(project=project, name=path.name, text=text,
+                         content_type="text/markdown" if path.suffix in (".md", ".markdown") else "text/plain",
+                         external_id=f"openai-file:{path.name}", actor=actor)
+            summary.documents += 1
+    return summary
