@@ -1,0 +1,149 @@
+"""The leak suite: every endpoint, tried as the outsider and with revoked, expired and malformed keys.
+
+An outsider (owner of tenant B) must get 404 for tenant A's objects and never see A's data in
+collections; dead or malformed keys get 401 everywhere. A new endpoint that is not listed here
+fails `test_every_api_route_is_covered`.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tenants.models import ApiKey
+
+MARKER = "acme-private-marker"
+
+# (method, path template, body); {pattern}, {document}, {job}, {key}, {skill} are tenant A's ids.
+ENDPOINTS = [
+    ("GET", "/v1/project", None),
+    ("PATCH", "/v1/project", {"name": "pwned"}),
+    ("GET", "/v1/keys", None),
+    ("POST", "/v1/keys", {"name": "x", "role": "reader"}),
+    ("DELETE", "/v1/keys/{key}", None),
+    ("POST", "/v1/keys/{key}/rotate", None),
+    ("GET", "/v1/audit", None),
+    ("POST", "/v1/learn", {"task": "t", "code": "c"}),
+    ("POST", "/v1/recall", {"task": MARKER}),
+    ("POST", "/v1/evaluate", {"task": "t", "code": "c", "pattern_id": "{pattern}"}),
+    ("POST", "/v1/outcomes", {"pattern_ids": ["{pattern}"], "score": 0}),
+    ("GET", "/v1/feedback", None),
+    ("POST", "/v1/aging", {}),
+    ("GET", "/v1/metrics", None),
+    ("GET", "/v1/patterns", None),
+    ("GET", "/v1/patterns/{pattern}", None),
+    ("PATCH", "/v1/patterns/{pattern}", {"archived": True}),
+    ("DELETE", "/v1/patterns/{pattern}", None),
+    ("POST", "/v1/patterns/{pattern}/evaluations", {"score": 0}),
+    ("GET", "/v1/documents", None),
+    ("POST", "/v1/documents", {"name": "n", "text": "t"}),
+    ("DELETE", "/v1/documents/{document}", None),
+    ("POST", "/v1/import/assistants", None),
+    ("GET", "/v1/jobs", None),
+    ("GET", "/v1/jobs/{job}", None),
+    ("POST", "/v1/jobs/{job}/cancel", None),
+    ("GET", "/v1/skills", None),
+    ("POST", "/v1/skills", {"name": "s", "description": "d", "parameters": {"type": "object"}}),
+    ("GET", "/v1/skills/{skill}", None),
+    ("PATCH", "/v1/skills/{skill}", {"description": "pwned"}),
+    ("DELETE", "/v1/skills/{skill}", None),
+    ("POST", "/v1/skills/{skill}/evaluations", {"score": 0}),
+    ("GET", "/v1/skills/{skill}/tool", None),
+    ("GET", "/v1/skills/{skill}/versions", None),
+]
+PUBLIC = {"/v1/health", "/v1/schema", "/v1/docs"}
+
+
+@pytest.fixture
+def tenant_a_objects(owner):
+    """One of everything in tenant A, each carrying MARKER where it has text."""
+    from jobs.services import submit_job
+    from memory.services import add_document, learn_pattern
+    from skills.services import register_skill
+
+    project = owner.project
+    pattern = learn_pattern(project=project, task=f"{MARKER} task", code=f"{MARKER} code", eval_score=9)
+    document = add_document(project=project, name=f"{MARKER}.md", text=f"{MARKER} text")
+    job = submit_job(project=project, kind="aging", params={}, actor=owner.user)
+    skill = register_skill(project=project, name="private_tool", description=f"{MARKER} skill",
+                           parameters={"type": "object", "properties": {}}, actor=owner.user)
+    key = owner.client().post("/v1/keys", {"name": "spare", "role": "reader"}, format="json").json()
+    return {"pattern": pattern.pattern_id, "document": document.pk, "job": job.pk, "key": key["id"],
+            "skill": skill.pk}
+
+
+def _fill(value, ids):
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    return value
+
+
+def _call(client, method, path, body):
+    if path == "/v1/import/assistants":
+        return client.generic(method, path, b'{"x": 1}\n', content_type="application/x-ndjson")
+    return client.generic(method, path, None if body is None else __import__("json").dumps(body),
+                          content_type="application/json")
+
+
+@pytest.mark.parametrize("method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_outsider_never_sees_tenant_a(method, template, body, tenant_a_objects, outsider):
+    path = _fill(template, tenant_a_objects)
+    response = _call(outsider.client(), method, path, _fill(body, tenant_a_objects))
+    assert response.status_code != 500
+    assert MARKER.encode() not in response.content
+    if "{" in template:
+        if template.startswith(("/v1/skills/{skill}", "/v1/patterns/{pattern}", "/v1/documents/{",
+                                "/v1/jobs/{", "/v1/keys/{")):
+            assert response.status_code == 404, (path, response.status_code, response.content[:200])
+    if method == "POST" and template in ("/v1/evaluate", "/v1/outcomes"):
+        assert response.status_code in (400, 200, 503)
+
+
+@pytest.mark.parametrize("kind", ["revoked", "expired", "malformed", "missing"])
+@pytest.mark.parametrize("method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_dead_keys_get_401_everywhere(kind, method, template, body, tenant_a_objects, owner):
+    client = APIClient()
+    if kind in ("revoked", "expired"):
+        changes = {"revoked_at": timezone.now()} if kind == "revoked" else {
+            "expires_at": timezone.now() - timedelta(minutes=1)}
+        ApiKey.objects.filter(pk=owner.key.pk).update(**changes)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {owner.secret}")
+    elif kind == "malformed":
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {owner.secret[:-3]}xyz")
+    response = _call(client, method, _fill(template, tenant_a_objects), _fill(body, tenant_a_objects))
+    assert response.status_code == 401
+    assert MARKER.encode() not in response.content
+
+
+def _routes(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def test_every_api_route_is_covered():
+    import re
+
+    listed = {re.sub(r"\{[a-z]+\}", "ID", path) for _, path, _ in ENDPOINTS}
+    checked = set()
+    for route in _routes():
+        if not route.startswith("v1/") or "format" in route:
+            continue
+        path = re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "ID", route.replace("^", "").replace("$", ""))
+        path = "/" + path
+        if path in PUBLIC:
+            continue
+        assert path in listed, f"{path} is not in the leak suite"
+        checked.add(path)
+    assert checked == listed
