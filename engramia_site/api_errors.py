@@ -89,7 +89,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
     else:
-        errors = [{"code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
-                   "detail": str(exc.detail), "attr": None}]
+        errors = [
+            {
+                "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
+                "detail": str(exc.detail),
+                "attr": None,
+            }
+        ]
     response.data = {"type": _error_type(response.status_code), "errors": errors}
     return response

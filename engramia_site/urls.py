@@ -6,14 +6,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "Engramia"
 admin.site.site_title = "Engramia admin"
 admin.site.index_title = "Curation and audit"
 
-v1 = [
+v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api.urls")),
     path("", include("jobs.api.urls")),
     path("", include("memory.api.urls")),
@@ -30,8 +30,10 @@ urlpatterns = [
 
 def _json_error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(
-        {"type": "client_error" if status < 500 else "server_error",
-         "errors": [{"code": code, "detail": detail, "attr": None}]},
+        {
+            "type": "client_error" if status < 500 else "server_error",
+            "errors": [{"code": code, "detail": detail, "attr": None}],
+        },
         status=status,
     )
 

@@ -39,7 +39,7 @@ class EvaluationInline(admin.TabularInline):
     model = Evaluation
     extra = 0
     fields = ["created_at", "score", "evaluator", "feedback", "actor"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "score", "evaluator", "feedback", "actor"]
     ordering = ["-created_at"]
     can_delete = False
 
@@ -51,15 +51,34 @@ class EvaluationInline(admin.TabularInline):
 class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Curation of learned patterns."""
 
-    list_display = ["id", "short_task", "project", "source", "eval_score", "eval_count",
-                    "archived", "created_at"]
+    list_display = [
+        "id",
+        "short_task",
+        "project",
+        "source",
+        "eval_score",
+        "eval_count",
+        "archived",
+        "created_at",
+    ]
     list_display_links = ["id", "short_task"]
     list_filter = ["archived", "source", EvalRangeFilter, "project", "embedding_model"]
     list_select_related = ["project", "project__tenant"]
     search_fields = ["task", "code", "run_id", "external_id"]
-    readonly_fields = ["project", "source", "run_id", "external_id", "eval_score", "eval_count",
-                       "last_evaluated_at", "decayed_eval_score", "embedding_model",
-                       "created_at", "learned_at", "updated_at"]
+    readonly_fields = [
+        "project",
+        "source",
+        "run_id",
+        "external_id",
+        "eval_score",
+        "eval_count",
+        "last_evaluated_at",
+        "decayed_eval_score",
+        "embedding_model",
+        "created_at",
+        "learned_at",
+        "updated_at",
+    ]
     fields = ["task", "code", "output", "metadata", "archived", *readonly_fields]
     inlines = [EvaluationInline]
     actions = ["archive_patterns", "unarchive_patterns", "apply_aging"]
@@ -98,7 +117,9 @@ class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
         for project in projects:
             for key, value in run_aging(project=project, actor=request.user).items():
                 totals[key] += value
-        self.message_user(request, f"Aging: {totals['decayed']} decayed, {totals['archived']} archived.")
+        self.message_user(
+            request, f"Aging: {totals['decayed']} decayed, {totals['archived']} archived."
+        )
 
 
 @admin.register(Document)
@@ -109,8 +130,15 @@ class DocumentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["content_type", "project"]
     list_select_related = ["project", "project__tenant"]
     search_fields = ["name"]
-    readonly_fields = ["project", "name", "content_type", "size", "chunk_count", "external_id",
-                       "created_at"]
+    readonly_fields = [
+        "project",
+        "name",
+        "content_type",
+        "size",
+        "chunk_count",
+        "external_id",
+        "created_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

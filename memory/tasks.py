@@ -34,7 +34,9 @@ def _job_errors() -> Iterator[None]:
         raise JobFailed(f"invalid input: {exc.detail}") from exc
 
 
-def _run(operation: Callable[[Any, Any, Any], tuple[int, dict[str, Any]]], job: Any, params: Any) -> dict[str, Any]:
+def _run(
+    operation: Callable[[Any, Any, Any], tuple[int, dict[str, Any]]], job: Any, params: Any
+) -> dict[str, Any]:
     with _job_errors():
         return operation(job.project, job.actor, params)[1]
 
@@ -65,7 +67,7 @@ def document_job(job: Any, ctx: Any) -> dict[str, Any]:
 
 @job_kind("import_assistants", timeout=6 * 3600)
 def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/import/assistants: import an uploaded export, resumable (idempotent by message id)."""
+    """POST /v1/import/assistants: import an uploaded export (idempotent by message id)."""
     from memory.migration.importer import import_assistants_export
     from memory.models import ImportUpload
 

@@ -23,9 +23,7 @@ class TenantAdmin(ScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["slug", "name"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        return (
-            super().get_queryset(request).annotate(project_total=Count("projects")).distinct()
-        )
+        return super().get_queryset(request).annotate(project_total=Count("projects")).distinct()
 
     @admin.display(ordering="project_total", description="projects")
     def project_count(self, tenant: Tenant) -> int:
@@ -81,7 +79,14 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     scope_field = "project_id"
     list_display = [
-        "name", "prefix", "user", "tenant", "project", "role", "expires_at", "revoked_at",
+        "name",
+        "prefix",
+        "user",
+        "tenant",
+        "project",
+        "role",
+        "expires_at",
+        "revoked_at",
         "last_used_at",
     ]
     list_filter = ["role", "tenant"]
@@ -93,8 +98,7 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []
-        return ["user", "tenant", "project", "name", "role", "prefix", "revoked_at",
-                "last_used_at"]
+        return ["user", "tenant", "project", "name", "role", "prefix", "revoked_at", "last_used_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
         return super().get_queryset(request).distinct()
@@ -104,8 +108,12 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
             obj.save(update_fields=["expires_at"])
             return
         issued = create_api_key(
-            user=obj.user, tenant=obj.tenant, project=obj.project, name=obj.name,
-            role=obj.role, expires_at=obj.expires_at,
+            user=obj.user,
+            tenant=obj.tenant,
+            project=obj.project,
+            name=obj.name,
+            role=obj.role,
+            expires_at=obj.expires_at,
         )
         obj.pk = issued.key.pk
         messages.warning(
@@ -128,8 +136,15 @@ class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin):
     """The audit log: read-only, filterable by tenant, actor, action, model and date."""
 
     scope_field = "project_id"
-    list_display = ["created", "tenant", "resource_url", "action", "msg_short", "actor_display",
-                    "cid"]
+    list_display = [
+        "created",
+        "tenant",
+        "resource_url",
+        "action",
+        "msg_short",
+        "actor_display",
+        "cid",
+    ]
     list_filter = ["action", "tenant", "content_type", "timestamp", "actor"]
     list_select_related = ["content_type", "actor", "tenant"]
     search_fields = ["object_repr", "actor_email", "api_key_name", "cid"]

@@ -29,7 +29,9 @@ class ScopedAdminMixin:
         queryset = super().get_queryset(request)  # type: ignore[misc]
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.scope_field}__in": visible_project_ids(request.user, "view")})
+        return queryset.filter(
+            **{f"{self.scope_field}__in": visible_project_ids(request.user, "view")}
+        )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff)

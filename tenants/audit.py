@@ -1,4 +1,4 @@
-"""Audit wiring: which models are logged, and how each entry learns its actor, tenant and request."""
+"""Audit wiring: which models are logged; how each entry learns its actor, tenant and request."""
 
 from __future__ import annotations
 

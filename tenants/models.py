@@ -62,9 +62,7 @@ class Project(models.Model):
     slug = models.CharField(max_length=64, validators=[slug_validator])
     name = models.CharField(max_length=200)
     embedding_model = models.CharField(max_length=100, default=default_embedding_model)
-    read_path = models.CharField(
-        max_length=16, choices=ReadPath.choices, default=ReadPath.ENGRAMIA
-    )
+    read_path = models.CharField(max_length=16, choices=ReadPath.choices, default=ReadPath.ENGRAMIA)
     instructions = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -195,11 +193,19 @@ class AuditEntry(AbstractLogEntry):
     """An audit log entry (django-auditlog) that also records tenant, project and key."""
 
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     api_key_name = models.CharField(max_length=100, blank=True, default="")

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 
-
 @dataclass
 class Persona:
     """A user with a key acting in one project."""

@@ -1,4 +1,4 @@
-"""The leak suite: every endpoint, tried as the outsider and with revoked, expired and malformed keys.
+"""The leak suite: every endpoint, as the outsider and with revoked, expired, malformed keys.
 
 An outsider (owner of tenant B) must get 404 for tenant A's objects and never see A's data in
 collections; dead or malformed keys get 401 everywhere. A new endpoint that is not listed here
@@ -64,14 +64,26 @@ def tenant_a_objects(owner):
     from skills.services import register_skill
 
     project = owner.project
-    pattern = learn_pattern(project=project, task=f"{MARKER} task", code=f"{MARKER} code", eval_score=9)
+    pattern = learn_pattern(
+        project=project, task=f"{MARKER} task", code=f"{MARKER} code", eval_score=9
+    )
     document = add_document(project=project, name=f"{MARKER}.md", text=f"{MARKER} text")
     job = submit_job(project=project, kind="aging", params={}, actor=owner.user)
-    skill = register_skill(project=project, name="private_tool", description=f"{MARKER} skill",
-                           parameters={"type": "object", "properties": {}}, actor=owner.user)
+    skill = register_skill(
+        project=project,
+        name="private_tool",
+        description=f"{MARKER} skill",
+        parameters={"type": "object", "properties": {}},
+        actor=owner.user,
+    )
     key = owner.client().post("/v1/keys", {"name": "spare", "role": "reader"}, format="json").json()
-    return {"pattern": pattern.pattern_id, "document": document.pk, "job": job.pk, "key": key["id"],
-            "skill": skill.pk}
+    return {
+        "pattern": pattern.pattern_id,
+        "document": document.pk,
+        "job": job.pk,
+        "key": key["id"],
+        "skill": skill.pk,
+    }
 
 
 def _fill(value, ids):
@@ -89,36 +101,55 @@ def _fill(value, ids):
 def _call(client, method, path, body):
     if path == "/v1/import/assistants":
         return client.generic(method, path, b'{"x": 1}\n', content_type="application/x-ndjson")
-    return client.generic(method, path, None if body is None else __import__("json").dumps(body),
-                          content_type="application/json")
+    return client.generic(
+        method,
+        path,
+        None if body is None else __import__("json").dumps(body),
+        content_type="application/json",
+    )
 
 
-@pytest.mark.parametrize("method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    "method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS]
+)
 def test_outsider_never_sees_tenant_a(method, template, body, tenant_a_objects, outsider):
     path = _fill(template, tenant_a_objects)
     response = _call(outsider.client(), method, path, _fill(body, tenant_a_objects))
     assert response.status_code != 500
     assert MARKER.encode() not in response.content
-    if "{" in template:
-        if template.startswith(("/v1/skills/{skill}", "/v1/patterns/{pattern}", "/v1/documents/{",
-                                "/v1/jobs/{", "/v1/keys/{")):
-            assert response.status_code == 404, (path, response.status_code, response.content[:200])
+    if "{" in template and template.startswith(
+        (
+            "/v1/skills/{skill}",
+            "/v1/patterns/{pattern}",
+            "/v1/documents/{",
+            "/v1/jobs/{",
+            "/v1/keys/{",
+        )
+    ):
+        assert response.status_code == 404, (path, response.status_code, response.content[:200])
     if method == "POST" and template in ("/v1/evaluate", "/v1/outcomes"):
         assert response.status_code in (400, 200, 503)
 
 
 @pytest.mark.parametrize("kind", ["revoked", "expired", "malformed", "missing"])
-@pytest.mark.parametrize("method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    "method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS]
+)
 def test_dead_keys_get_401_everywhere(kind, method, template, body, tenant_a_objects, owner):
     client = APIClient()
     if kind in ("revoked", "expired"):
-        changes = {"revoked_at": timezone.now()} if kind == "revoked" else {
-            "expires_at": timezone.now() - timedelta(minutes=1)}
+        changes = (
+            {"revoked_at": timezone.now()}
+            if kind == "revoked"
+            else {"expires_at": timezone.now() - timedelta(minutes=1)}
+        )
         ApiKey.objects.filter(pk=owner.key.pk).update(**changes)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {owner.secret}")
     elif kind == "malformed":
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {owner.secret[:-3]}xyz")
-    response = _call(client, method, _fill(template, tenant_a_objects), _fill(body, tenant_a_objects))
+    response = _call(
+        client, method, _fill(template, tenant_a_objects), _fill(body, tenant_a_objects)
+    )
     assert response.status_code == 401
     assert MARKER.encode() not in response.content
 

@@ -23,7 +23,7 @@ class NDJSONParser(BaseParser):
 
     media_type = "application/x-ndjson"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> bytes:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         return stream.read() if stream is not None else b""
 
 
@@ -49,8 +49,11 @@ class ImportAssistantsView(ScopedAPIView):
 
     @extend_schema(
         request={"application/x-ndjson": bytes},
-        parameters=[OpenApiParameter("group_by", str), OpenApiParameter("eval_score", float),
-                    OpenApiParameter("dry_run", bool)],
+        parameters=[
+            OpenApiParameter("group_by", str),
+            OpenApiParameter("eval_score", float),
+            OpenApiParameter("dry_run", bool),
+        ],
         responses={202: dict},
     )
     def post(self, request: Request) -> Response:

@@ -43,7 +43,7 @@ def learn_operation(project: Project, actor: Any, data: Any) -> Result:
     if result.replaced:
         body["replaced"] = True
     if result.stored and not result.replaced:
-        body["pattern_count"] = Pattern.objects.for_project(project).live().count()
+        body["pattern_count"] = Pattern.objects.for_project(project).filter(archived=False).count()
         return status.HTTP_201_CREATED, body
     return status.HTTP_200_OK, body
 

@@ -52,7 +52,7 @@ class TimestampField(serializers.Field):
         return value.isoformat()
 
 
-def validate_metadata(value: Any) -> dict[str, Any]:
+def validate_metadata(value: Any) -> None:
     """A JSON object of bounded size."""
     if not isinstance(value, dict):
         raise serializers.ValidationError("Expected a JSON object.", code="invalid")
@@ -60,7 +60,6 @@ def validate_metadata(value: Any) -> dict[str, Any]:
         raise serializers.ValidationError(
             f"metadata exceeds {MAX_METADATA_BYTES} bytes.", code="too_large"
         )
-    return value
 
 
 class LearnSerializer(StrictSerializer):
@@ -72,7 +71,7 @@ class LearnSerializer(StrictSerializer):
         max_length=MAX_CODE, required=False, allow_blank=True, allow_null=True, default=""
     )
     eval_score = serializers.FloatField(min_value=0, max_value=10, required=False, allow_null=True)
-    source = serializers.RegexField(SOURCE_RE, required=False, default="api")
+    source = serializers.RegexField(SOURCE_RE, required=False, default="api")  # type: ignore[assignment]
     run_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
     created_at = TimestampField(required=False, allow_null=True)
@@ -95,7 +94,7 @@ class RecallSerializer(StrictSerializer):
     min_similarity = serializers.FloatField(
         min_value=0, max_value=1, required=False, allow_null=True
     )
-    source = serializers.RegexField(SOURCE_RE, required=False, allow_null=True)
+    source = serializers.RegexField(SOURCE_RE, required=False, allow_null=True)  # type: ignore[assignment]
     explain = serializers.BooleanField(default=False)
     include_documents = serializers.BooleanField(default=False)
 
@@ -111,7 +110,7 @@ class MatchSerializer(serializers.Serializer):
     eval_score = serializers.FloatField(allow_null=True)
     score = serializers.FloatField()
     reuse_tier = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     run_id = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -130,8 +129,20 @@ class PatternSerializer(serializers.ModelSerializer):
     class Meta:
         model = Pattern
         fields = [
-            "id", "pattern_id", "task", "code", "output", "source", "run_id", "external_id",
-            "metadata", "eval_score", "eval_count", "created_at", "learned_at", "archived",
+            "id",
+            "pattern_id",
+            "task",
+            "code",
+            "output",
+            "source",
+            "run_id",
+            "external_id",
+            "metadata",
+            "eval_score",
+            "eval_count",
+            "created_at",
+            "learned_at",
+            "archived",
             "embedding_model",
         ]
         read_only_fields = fields
@@ -151,7 +162,9 @@ class EvaluationCreateSerializer(StrictSerializer):
     """POST /v1/patterns/<id>/evaluations."""
 
     score = serializers.FloatField(min_value=0, max_value=10)
-    feedback = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    feedback = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )
     evaluator = serializers.RegexField(EVALUATOR_RE, required=False, default=EvaluatorKind.HUMAN)
 
 
@@ -160,8 +173,9 @@ class EvaluateSerializer(StrictSerializer):
 
     task = serializers.CharField(max_length=MAX_TASK)
     code = serializers.CharField(max_length=MAX_CODE)
-    output = serializers.CharField(max_length=MAX_CODE, required=False, allow_blank=True,
-                                   allow_null=True)
+    output = serializers.CharField(
+        max_length=MAX_CODE, required=False, allow_blank=True, allow_null=True
+    )
     num_evals = serializers.IntegerField(min_value=1, max_value=5, default=3)
     pattern_id = serializers.IntegerField(required=False, allow_null=True)
 
@@ -171,7 +185,9 @@ class OutcomeSerializer(StrictSerializer):
 
     pattern_ids = serializers.ListField(child=serializers.IntegerField(), max_length=100)
     score = serializers.FloatField(min_value=0, max_value=10)
-    feedback = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    feedback = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )
 
 
 class DocumentCreateSerializer(StrictSerializer):

@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from engramia_site.api_errors import ServiceUnavailable
 from jobs.api.async_support import run_or_accept
 from memory.api.operations import (
     Result,
@@ -45,7 +46,6 @@ from memory.services import (
     update_pattern,
 )
 from memory.services.documents import DocumentError, extract_text
-from engramia_site.api_errors import ServiceUnavailable
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
 
@@ -202,7 +202,9 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
         serializer = EvaluationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pattern = self.get_object()
-        evaluation = add_evaluation(pattern=pattern, actor=request.user, **serializer.validated_data)
+        evaluation = add_evaluation(
+            pattern=pattern, actor=request.user, **serializer.validated_data
+        )
         pattern.refresh_from_db(fields=["eval_score", "eval_count"])
         return Response(
             {
@@ -227,7 +229,9 @@ class OutcomeView(ScopedAPIView):
     def post(self, request: Request) -> Response:
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        credited = record_outcome(project=self.project, actor=request.user, **serializer.validated_data)
+        credited = record_outcome(
+            project=self.project, actor=request.user, **serializer.validated_data
+        )
         return Response({"credited": credited})
 
 
@@ -263,17 +267,24 @@ class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset().order_by("-created_at", "-id"))
         rows = [
-            {"id": d.pk, "name": d.name, "content_type": d.content_type, "size": d.size,
-             "chunk_count": d.chunk_count, "created_at": d.created_at}
+            {
+                "id": d.pk,
+                "name": d.name,
+                "content_type": d.content_type,
+                "size": d.size,
+                "chunk_count": d.chunk_count,
+                "created_at": d.created_at,
+            }
             for d in page or []
         ]
         return self.get_paginated_response(rows)
 
     def _payload(self, request: Request) -> dict[str, Any]:
+        data: Any = request.data
         upload = request.FILES.get("file")
         if upload is None:
-            return request.data if isinstance(request.data, dict) else {}
-        extra = set(request.data.keys()) - {"file", "name", "external_id"}
+            return data if isinstance(data, dict) else {}
+        extra = set(data.keys()) - {"file", "name", "external_id"}
         if extra:
             raise exceptions.ValidationError({name: ["Unknown field."] for name in sorted(extra)})
         try:
@@ -284,12 +295,12 @@ class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
             raise exceptions.ValidationError({"file": [str(exc)]}) from exc
         markdown = (upload.name or "").lower().endswith((".md", ".markdown"))
         payload = {
-            "name": request.data.get("name") or upload.name or "upload",
+            "name": data.get("name") or upload.name or "upload",
             "text": text,
             "content_type": "text/markdown" if markdown else "text/plain",
         }
-        if request.data.get("external_id"):
-            payload["external_id"] = request.data["external_id"]
+        if data.get("external_id"):
+            payload["external_id"] = data["external_id"]
         return payload
 
     @extend_schema(request=DocumentCreateSerializer, responses={201: dict, 202: dict})

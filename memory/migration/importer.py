@@ -90,7 +90,9 @@ def _learn_item(pair: Pair, eval_score: float) -> LearnItem:
             "assistant_id": pair.assistant_id,
             "user_message_id": pair.question.message_id,
             "assistant_message_ids": [answer.message_id for answer in pair.answers],
-            "attachments": sorted({a for m in (pair.question, *pair.answers) for a in m.attachments}),
+            "attachments": sorted(
+                {a for m in (pair.question, *pair.answers) for a in m.attachments}
+            ),
         },
     )
 
@@ -98,8 +100,9 @@ def _learn_item(pair: Pair, eval_score: float) -> LearnItem:
 def collect_pairs(stream: IO[bytes]) -> tuple[list[Pair], ImportSummary]:
     """Read and pair an export, counting threads, pairs, unpaired messages and bad lines."""
     report = read_export(stream)
-    summary = ImportSummary(threads=len(report.messages), errors=report.error_count,
-                            error_lines=report.errors)
+    summary = ImportSummary(
+        threads=len(report.messages), errors=report.error_count, error_lines=report.errors
+    )
     pairs: list[Pair] = []
     for messages in report.messages.values():
         thread_pairs, unpaired = pair_thread(messages)
@@ -166,7 +169,9 @@ def import_assistants_export(
         summary.skipped += result.skipped
         done += len(project_pairs)
     elapsed = max(time.monotonic() - started, 1e-6)
-    summary.patterns_per_second = round((summary.imported if not dry_run else summary.pairs) / elapsed, 1)
+    summary.patterns_per_second = round(
+        (summary.imported if not dry_run else summary.pairs) / elapsed, 1
+    )
     summary.projects.sort()
     return summary
 
@@ -177,7 +182,9 @@ def _dry_target(base: Project, pair: Pair, group_by: str) -> Project:
         return base
     key = pair.assistant_id if group_by == "assistant" else pair.thread_id
     slug = slug_for(key) if key else base.slug
-    existing = Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
+    existing = (
+        Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
+    )
     return existing or Project(tenant=base.tenant, slug=slug, name=slug)
 
 
@@ -199,7 +206,7 @@ def import_assistant_definitions(
     files_dir: Path | None = None,
     actor: Any = None,
 ) -> DefinitionsSummary:
-    """Instructions onto the project, function tools into skills, file_search files into documents."""
+    """Instructions onto the project, function tools into skills, files into documents."""
     from skills.services import register_function_tools
 
     summary = DefinitionsSummary(assistants=len(assistants))
@@ -222,8 +229,15 @@ def import_assistant_definitions(
             text = path.read_text(encoding="utf-8", errors="replace")
             if not text.strip():
                 continue
-            add_document(project=project, name=path.name, text=text,
-                         content_type="text/markdown" if path.suffix in (".md", ".markdown") else "text/plain",
-                         external_id=f"openai-file:{path.name}", actor=actor)
+            add_document(
+                project=project,
+                name=path.name,
+                text=text,
+                content_type="text/markdown"
+                if path.suffix in (".md", ".markdown")
+                else "text/plain",
+                external_id=f"openai-file:{path.name}",
+                actor=actor,
+            )
             summary.documents += 1
     return summary

@@ -26,8 +26,14 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "created_at": ("created_at", "timestamp", "created", "create_time", "time"),
     "assistant_id": ("assistant_id", "assistant", "agent_id"),
 }
-ROLE_ALIASES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant",
-                "bot": "assistant", "model": "assistant"}
+ROLE_ALIASES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "ai": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+}
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,11 @@ def parse_record(record: Any, line: int, default_assistant: str = "") -> Message
     if not isinstance(record, dict):
         return "not a JSON object"
     values = {name: _first(record, name) for name in FIELD_ALIASES}
-    missing = [name for name in ("thread_id", "message_id", "role", "text", "created_at")
-               if values[name] is None]
+    missing = [
+        name
+        for name in ("thread_id", "message_id", "role", "text", "created_at")
+        if values[name] is None
+    ]
     if missing:
         return f"missing field(s): {', '.join(missing)}"
     role = ROLE_ALIASES.get(str(values["role"]).strip().lower())
@@ -164,7 +173,9 @@ def parse_record(record: Any, line: int, default_assistant: str = "") -> Message
     )
 
 
-def iter_lines(stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+def iter_lines(
+    stream: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes | None]]:
     """(line number, raw line) pairs; a line longer than the cap yields None (and is skipped)."""
     number = 0
     while True:
@@ -222,8 +233,14 @@ def pair_thread(messages: Iterable[Message]) -> tuple[list[Pair], int]:
             return
         usable = [a for a in answers if a.text.strip()]
         if question.text.strip() and usable:
-            pairs.append(Pair(question.thread_id, usable[0].assistant_id or question.assistant_id,
-                              question, tuple(usable)))
+            pairs.append(
+                Pair(
+                    question.thread_id,
+                    usable[0].assistant_id or question.assistant_id,
+                    question,
+                    tuple(usable),
+                )
+            )
         else:
             unpaired += 1
 
@@ -253,5 +270,6 @@ def _merge(first: Message, second: Message) -> Message:
         text=text,
         created_at=first.created_at,
         assistant_id=first.assistant_id,
-        attachments=first.attachments + tuple(a for a in second.attachments if a not in first.attachments),
+        attachments=first.attachments
+        + tuple(a for a in second.attachments if a not in first.attachments),
     )

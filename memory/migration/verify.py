@@ -43,13 +43,22 @@ def verify_import(
     summary = VerifySummary()
     targets: dict[str, Project] = {}
     for pair in pairs:
-        key = pair.assistant_id if group_by == "assistant" else pair.thread_id if group_by == "thread" else ""
+        key = (
+            pair.assistant_id
+            if group_by == "assistant"
+            else pair.thread_id
+            if group_by == "thread"
+            else ""
+        )
         if key not in targets:
             targets[key] = _dry_target(project, pair, group_by)
         target = targets[key]
         summary.checked += 1
         stored = (
-            Pattern.objects.for_project(target).filter(external_id=pair.external_id).values("id").first()
+            Pattern.objects.for_project(target)
+            .filter(external_id=pair.external_id)
+            .values("id")
+            .first()
             if target.pk
             else None
         )
@@ -67,9 +76,11 @@ def verify_import(
 
 def _miss(summary: VerifySummary, pair: Any, reason: str) -> None:
     if len(summary.misses) < MAX_REPORTED_MISSES:
-        summary.misses.append({
-            "external_id": pair.external_id,
-            "thread_id": pair.thread_id,
-            "question": pair.question.text[:200],
-            "reason": reason,
-        })
+        summary.misses.append(
+            {
+                "external_id": pair.external_id,
+                "thread_id": pair.thread_id,
+                "question": pair.question.text[:200],
+                "reason": reason,
+            }
+        )

@@ -9,9 +9,9 @@ from memory.services.evaluations import (
     record_outcome,
 )
 from memory.services.learn import (
+    BulkLearnResult,
     LearnItem,
     LearnResult,
-    BulkLearnResult,
     delete_pattern,
     learn_pattern,
     learn_patterns_bulk,

@@ -22,7 +22,9 @@ CHANGE_TOLERANCE = 0.01
 BATCH = 1000
 
 
-def run_aging(*, project: Project | None = None, now: datetime | None = None, actor: Any = None) -> dict[str, int]:
+def run_aging(
+    *, project: Project | None = None, now: datetime | None = None, actor: Any = None
+) -> dict[str, int]:
     """Apply decay to every evaluated pattern (of one project, or all); returns counts."""
     now = now or timezone.now()
     queryset = Pattern.objects.filter(archived=False, eval_score__isnull=False)
@@ -30,7 +32,9 @@ def run_aging(*, project: Project | None = None, now: datetime | None = None, ac
         queryset = queryset.filter(project_id=project.pk)
     decayed = archived = 0
     stale_before = now - timedelta(days=ARCHIVE_AFTER_DAYS)
-    rows = queryset.only("id", "eval_score", "decayed_eval_score", "last_evaluated_at", "created_at")
+    rows = queryset.only(
+        "id", "eval_score", "decayed_eval_score", "last_evaluated_at", "created_at"
+    )
     for pattern in rows.iterator(chunk_size=BATCH):
         evidence_time = pattern.last_evaluated_at or pattern.created_at
         age_days = max(0.0, (now - evidence_time).total_seconds() / 86400.0)

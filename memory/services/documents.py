@@ -52,7 +52,7 @@ def extract_text(data: bytes, *, name: str, content_type: str) -> str:
 
 
 def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[str]:
-    """Split on paragraph boundaries into chunks of about `size` characters, overlapping a little."""
+    """Split on paragraphs into chunks of about `size` characters, overlapping a little."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     chunks: list[str] = []
     current = ""
@@ -123,7 +123,9 @@ def delete_document(*, document: Document, actor: Any = None) -> None:
     document.delete()
 
 
-def search_documents(project: Project, vector: list[float], *, limit: int = 5) -> list[DocumentMatch]:
+def search_documents(
+    project: Project, vector: list[float], *, limit: int = 5
+) -> list[DocumentMatch]:
     """The project's chunks nearest to a query vector (exact search within the project)."""
     model = project.embedding_model
     rows = (

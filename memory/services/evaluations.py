@@ -70,7 +70,7 @@ def record_outcome(
     feedback: str = "",
     actor: Any = None,
 ) -> int:
-    """Credit the patterns a run recalled with that run's outcome; returns how many were credited."""
+    """Credit the patterns a run recalled with the run's outcome; returns how many were credited."""
     credited = 0
     for pattern in Pattern.objects.for_project(project).filter(pk__in=list(pattern_ids)):
         add_evaluation(

@@ -34,16 +34,22 @@ class LearnResult:
     replaced: bool = False
 
 
-def _find_duplicate(project: Project, task: str, digest: str, vector: list[float]) -> Pattern | None:
+def _find_duplicate(
+    project: Project, task: str, digest: str, vector: list[float]
+) -> Pattern | None:
     """A live pattern in the project with the same normalized task or a near-identical vector."""
     same_task = (
-        Pattern.objects.for_project(project).live().filter(task_hash=digest).order_by("pk").first()
+        Pattern.objects.for_project(project)
+        .filter(archived=False)
+        .filter(task_hash=digest)
+        .order_by("pk")
+        .first()
     )
     if same_task is not None:
         return same_task
     nearest = (
         Pattern.objects.for_project(project)
-        .live()
+        .filter(archived=False)
         .filter(embedding_model=project.embedding_model)
         .annotate(distance=CosineDistance("embedding", vector))
         .only("id", "eval_score", "task")
@@ -87,9 +93,17 @@ def learn_pattern(
             return LearnResult(duplicate.pk, stored=False, duplicate_of=duplicate.pk)
         if duplicate is not None and on_duplicate == OnDuplicate.REPLACE_WITH_BETTER:
             return _replace_if_better(
-                duplicate, task=task, code=code, output=output, eval_score=eval_score,
-                vector=vector, digest=digest, actor=actor, evaluator=evaluator,
-                metadata=metadata, run_id=run_id,
+                duplicate,
+                task=task,
+                code=code,
+                output=output,
+                eval_score=eval_score,
+                vector=vector,
+                digest=digest,
+                actor=actor,
+                evaluator=evaluator,
+                metadata=metadata,
+                run_id=run_id,
             )
         pattern = Pattern(
             project=project,
@@ -234,8 +248,9 @@ def learn_patterns_bulk(
             fresh.append(item)
         if fresh:
             vectors = embedder.embed_documents([pattern_text(item.task) for item in fresh])
-            created = _insert_batch(project, fresh, vectors, embedder.name, source, evaluator,
-                                    actor, content_type)
+            created = _insert_batch(
+                project, fresh, vectors, embedder.name, source, evaluator, actor, content_type
+            )
             result.imported += len(created)
             result.skipped += len(fresh) - len(created)
             result.pattern_ids.extend(created)
@@ -290,8 +305,13 @@ def _insert_batch(
             except IntegrityError:
                 continue
     Evaluation.objects.bulk_create(
-        Evaluation(pattern_id=p.pk, score=p.eval_score, evaluator=evaluator,
-                   actor=actor if getattr(actor, "pk", None) else None, created_at=now)
+        Evaluation(
+            pattern_id=p.pk,
+            score=p.eval_score,
+            evaluator=evaluator,
+            actor=actor if getattr(actor, "pk", None) else None,
+            created_at=now,
+        )
         for p in stored
         if p.eval_score is not None
     )
@@ -304,8 +324,11 @@ def _insert_batch(
             object_repr=str(p)[:200],
             action=BaseLogEntry.Action.CREATE,
             changes={"source": ["None", source], "external_id": ["None", str(p.external_id)]},
-            additional_data={"tenant_id": project.tenant_id, "project_id": project.pk,
-                             "bulk": True},
+            additional_data={
+                "tenant_id": project.tenant_id,
+                "project_id": project.pk,
+                "bulk": True,
+            },
             timestamp=now,
         )
         for p in stored

@@ -30,8 +30,16 @@ MIN_CANDIDATES = 40
 HNSW_EF_SEARCH = 200
 
 RECALL_FIELDS = (
-    "id", "task", "code", "output", "source", "run_id", "created_at", "eval_score",
-    "last_evaluated_at", "metadata",
+    "id",
+    "task",
+    "code",
+    "output",
+    "source",
+    "run_id",
+    "created_at",
+    "eval_score",
+    "last_evaluated_at",
+    "metadata",
 )
 
 

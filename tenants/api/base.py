@@ -42,9 +42,9 @@ def resolve_project(request: Request, key: ApiKey) -> Project:
         raise exceptions.ValidationError(
             {PROJECT_HEADER: ["A tenant-wide key must name the project in this header."]}
         )
-    project = Project.objects.select_related("tenant").filter(
-        tenant_id=key.tenant_id, slug=named
-    ).first()
+    project = (
+        Project.objects.select_related("tenant").filter(tenant_id=key.tenant_id, slug=named).first()
+    )
     if project is None:
         raise exceptions.NotFound(f"Project {named!r} is not visible to this key.")
     return project

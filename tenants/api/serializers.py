@@ -54,8 +54,16 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = [
-            "id", "name", "prefix", "role", "project", "owner", "created_at", "expires_at",
-            "revoked_at", "last_used_at",
+            "id",
+            "name",
+            "prefix",
+            "role",
+            "project",
+            "owner",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
         ]
         read_only_fields = fields
 
@@ -89,8 +97,17 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
         fields = [
-            "id", "timestamp", "action", "object_type", "object_id", "object_repr", "actor",
-            "api_key", "changes", "request_id", "reason",
+            "id",
+            "timestamp",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "actor",
+            "api_key",
+            "changes",
+            "request_id",
+            "reason",
         ]
         read_only_fields = fields
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -110,7 +110,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
 
     def get_queryset(self) -> QuerySet[ApiKey]:
         visible = Q(project_id=self.project.pk)
-        key = self.request.auth
+        key = cast(ApiKey, self.request.auth)
         if key.project_id is None and (tenant_role(key.user, key.tenant_id) or Role.READER).covers(
             Role.ADMIN
         ):
@@ -122,7 +122,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        caller: ApiKey = request.auth
+        caller = cast(ApiKey, request.auth)
         role = Role(data["role"])
         if not self.role.covers(role):
             raise exceptions.PermissionDenied(
@@ -189,7 +189,7 @@ class AuditViewSet(mixins.ListModelMixin, ScopedViewSet):
     required_roles = {"list": Role.ADMIN}
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
-        key = self.request.auth
+        key = cast(ApiKey, self.request.auth)
         visible = Q(project_id=self.project.pk)
         user_tenant_role = tenant_role(key.user, key.tenant_id)
         if key.project_id is None and user_tenant_role and user_tenant_role.covers(Role.ADMIN):

@@ -22,7 +22,10 @@ def test_aging_decays_toward_neutral_archives_stale_low_value_and_is_idempotent(
     assert 5.0 < good_row.decayed_eval_score < 9.0 and not good_row.archived
     assert Pattern.objects.get(pk=bad.pattern_id).archived
     assert run_aging(project=project_a, now=now) == {"decayed": 0, "archived": 0}
-    assert run_aging(project=project_a, now=now + timedelta(minutes=5)) == {"decayed": 0, "archived": 0}
+    assert run_aging(project=project_a, now=now + timedelta(minutes=5)) == {
+        "decayed": 0,
+        "archived": 0,
+    }
 
 
 def test_aging_endpoint(editor, reader):
@@ -43,13 +46,21 @@ MANUAL = "\n\n".join(
 
 def test_documents_json_upload_search_and_delete(editor, outsider):
     client = editor.client()
-    created = client.post("/v1/documents", {"name": "manual.md", "text": MANUAL,
-                                            "content_type": "text/markdown"}, format="json")
+    created = client.post(
+        "/v1/documents",
+        {"name": "manual.md", "text": MANUAL, "content_type": "text/markdown"},
+        format="json",
+    )
     assert created.status_code == 201
     document_id = created.json()["id"]
-    assert created.json()["chunk_count"] == Chunk.objects.filter(document_id=document_id).count() >= 2
-    recall = client.post("/v1/recall", {"task": "when are refunds processed", "include_documents": True},
-                         format="json").json()
+    assert (
+        created.json()["chunk_count"] == Chunk.objects.filter(document_id=document_id).count() >= 2
+    )
+    recall = client.post(
+        "/v1/recall",
+        {"task": "when are refunds processed", "include_documents": True},
+        format="json",
+    ).json()
     assert recall["documents"][0]["document_id"] == document_id
     assert "Refunds" in recall["documents"][0]["text"]
     listed = client.get("/v1/documents").json()
@@ -64,10 +75,14 @@ def test_documents_multipart_upload_and_bad_files(editor):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client = editor.client()
-    upload = SimpleUploadedFile("notes.txt", b"Line one.\n\nLine two about kubernetes.", content_type="text/plain")
+    upload = SimpleUploadedFile(
+        "notes.txt", b"Line one.\n\nLine two about kubernetes.", content_type="text/plain"
+    )
     response = client.post("/v1/documents", {"file": upload}, format="multipart")
     assert response.status_code == 201 and response.json()["name"] == "notes.txt"
-    binary = SimpleUploadedFile("blob.bin", b"\xff\xfe\x00\x81", content_type="application/octet-stream")
+    binary = SimpleUploadedFile(
+        "blob.bin", b"\xff\xfe\x00\x81", content_type="application/octet-stream"
+    )
     refused = client.post("/v1/documents", {"file": binary}, format="multipart")
     assert refused.status_code == 400 and refused.json()["errors"][0]["attr"] == "file"
     empty = client.post("/v1/documents", {"name": "e", "text": "   "}, format="json")

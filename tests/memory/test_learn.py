@@ -14,7 +14,9 @@ def learn(client, **fields):
 
 
 def test_learn_stores_a_pattern_with_its_score_as_an_evaluation(editor):
-    response = learn(editor.client(), eval_score=8, output="ok", run_id="r1", metadata={"lang": "py"})
+    response = learn(
+        editor.client(), eval_score=8, output="ok", run_id="r1", metadata={"lang": "py"}
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["stored"] is True and body["duplicate_of"] is None and body["pattern_count"] == 1
@@ -27,16 +29,23 @@ def test_learn_stores_a_pattern_with_its_score_as_an_evaluation(editor):
 def test_original_created_at_is_kept_from_iso_or_epoch(editor):
     iso = learn(editor.client(), task="first task", created_at="2024-03-01T12:00:00Z").json()
     epoch = learn(editor.client(), task="second task", created_at=1700000000).json()
-    assert Pattern.objects.get(pk=iso["pattern_id"]).created_at == datetime(2024, 3, 1, 12, tzinfo=UTC)
-    assert Pattern.objects.get(pk=epoch["pattern_id"]).created_at == datetime.fromtimestamp(1700000000, UTC)
+    assert Pattern.objects.get(pk=iso["pattern_id"]).created_at == datetime(
+        2024, 3, 1, 12, tzinfo=UTC
+    )
+    assert Pattern.objects.get(pk=epoch["pattern_id"]).created_at == datetime.fromtimestamp(
+        1700000000, UTC
+    )
 
 
 def test_same_external_id_is_stored_once(editor):
     first = learn(editor.client(), external_id="msg_1")
     second = learn(editor.client(), external_id="msg_1", task="something else entirely")
     assert first.status_code == 201 and second.status_code == 200
-    assert second.json() == {"pattern_id": first.json()["pattern_id"], "stored": False,
-                             "duplicate_of": first.json()["pattern_id"]}
+    assert second.json() == {
+        "pattern_id": first.json()["pattern_id"],
+        "stored": False,
+        "duplicate_of": first.json()["pattern_id"],
+    }
     assert Pattern.objects.count() == 1
 
 
@@ -62,8 +71,12 @@ def test_replace_with_better_only_replaces_when_the_score_is_higher(editor):
     assert Pattern.objects.get(pk=first["pattern_id"]).code == "v1"
     better = learn(editor.client(), eval_score=9, code="v3", on_duplicate="replace_with_better")
     assert better.status_code == 200
-    assert better.json() == {"pattern_id": first["pattern_id"], "stored": True,
-                             "duplicate_of": first["pattern_id"], "replaced": True}
+    assert better.json() == {
+        "pattern_id": first["pattern_id"],
+        "stored": True,
+        "duplicate_of": first["pattern_id"],
+        "replaced": True,
+    }
     pattern = Pattern.objects.get(pk=first["pattern_id"])
     assert pattern.code == "v3" and pattern.eval_score == 9 and Pattern.objects.count() == 1
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from memory.models import Pattern
 from memory.providers.embeddings import get_embedder
-from memory.services import add_evaluation, learn_pattern, recall_patterns
+from memory.services import learn_pattern, recall_patterns
 from memory.services import recall as recall_module
 from tenants.services import ensure_project
 
@@ -19,16 +19,37 @@ def recall(client, task, **fields):
 
 def test_recall_ranks_by_similarity_weighted_by_quality(editor, reader):
     client = editor.client()
-    weak = client.post("/v1/learn", {"task": "parse csv file rows", "code": "weak", "eval_score": 1}, format="json").json()
-    strong = client.post("/v1/learn", {"task": "parse csv file lines", "code": "strong", "eval_score": 10}, format="json").json()
+    weak = client.post(
+        "/v1/learn", {"task": "parse csv file rows", "code": "weak", "eval_score": 1}, format="json"
+    ).json()
+    strong = client.post(
+        "/v1/learn",
+        {"task": "parse csv file lines", "code": "strong", "eval_score": 10},
+        format="json",
+    ).json()
     client.post("/v1/learn", {"task": "bake sourdough bread", "code": "flour"}, format="json")
     matches = recall(reader.client(), "parse csv file", explain=True).json()["matches"]
     assert [m["pattern_id"] for m in matches[:2]] == [strong["pattern_id"], weak["pattern_id"]]
     top = matches[0]
-    assert set(top) >= {"pattern_id", "task", "code", "output", "similarity", "eval_score", "score",
-                        "reuse_tier", "source", "run_id", "created_at", "explain"}
+    assert set(top) >= {
+        "pattern_id",
+        "task",
+        "code",
+        "output",
+        "similarity",
+        "eval_score",
+        "score",
+        "reuse_tier",
+        "source",
+        "run_id",
+        "created_at",
+        "explain",
+    }
     explain = top["explain"]
-    assert abs(explain["similarity"] * explain["eval_multiplier"] * explain["recency"] - top["score"]) < 1e-5
+    assert (
+        abs(explain["similarity"] * explain["eval_multiplier"] * explain["recency"] - top["score"])
+        < 1e-5
+    )
     assert explain["eval_multiplier"] == 1.5
     unweighted = recall(reader.client(), "parse csv file", eval_weighted=False).json()["matches"]
     assert all(m["score"] == m["similarity"] for m in unweighted)
@@ -37,17 +58,27 @@ def test_recall_ranks_by_similarity_weighted_by_quality(editor, reader):
 
 def test_unrated_patterns_get_a_neutral_weight(project_a):
     result = learn_pattern(project=project_a, task="deploy with docker compose", code="c")
-    match = recall_patterns(project=project_a, task="deploy with docker compose", explain=True).matches[0]
+    match = recall_patterns(
+        project=project_a, task="deploy with docker compose", explain=True
+    ).matches[0]
     assert match.pattern_id == result.pattern_id and match.explain["eval_multiplier"] == 1.0
     assert match.reuse_tier == "duplicate"
 
 
 def test_recency_weight_prefers_newer_patterns(project_a):
-    old = learn_pattern(project=project_a, task="rotate log files daily", code="old",
-                        created_at=timezone.now() - timedelta(days=720), on_duplicate="keep_both")
-    new = learn_pattern(project=project_a, task="rotate log files daily", code="new",
-                        on_duplicate="keep_both")
-    ranked = recall_patterns(project=project_a, task="rotate log files daily", recency_weight=1.0).matches
+    old = learn_pattern(
+        project=project_a,
+        task="rotate log files daily",
+        code="old",
+        created_at=timezone.now() - timedelta(days=720),
+        on_duplicate="keep_both",
+    )
+    new = learn_pattern(
+        project=project_a, task="rotate log files daily", code="new", on_duplicate="keep_both"
+    )
+    ranked = recall_patterns(
+        project=project_a, task="rotate log files daily", recency_weight=1.0
+    ).matches
     assert [m.pattern_id for m in ranked[:2]] == [new.pattern_id, old.pattern_id]
     assert ranked[1].score < ranked[0].score * 0.1
 
@@ -55,17 +86,32 @@ def test_recency_weight_prefers_newer_patterns(project_a):
 def test_filters_limit_and_min_similarity(editor):
     client = editor.client()
     for index in range(8):
-        client.post("/v1/learn", {"task": f"sort list variant {index}", "code": str(index),
-                                  "source": "import" if index % 2 else "api"}, format="json")
+        client.post(
+            "/v1/learn",
+            {
+                "task": f"sort list variant {index}",
+                "code": str(index),
+                "source": "import" if index % 2 else "api",
+            },
+            format="json",
+        )
     assert len(recall(client, "sort list variant", limit=3).json()["matches"]) == 3
-    sources = {m["source"] for m in recall(client, "sort list variant", source="import", limit=50).json()["matches"]}
+    sources = {
+        m["source"]
+        for m in recall(client, "sort list variant", source="import", limit=50).json()["matches"]
+    }
     assert sources == {"import"}
-    assert recall(client, "completely unrelated words here", min_similarity=0.99).json()["matches"] == []
+    assert (
+        recall(client, "completely unrelated words here", min_similarity=0.99).json()["matches"]
+        == []
+    )
 
 
 def test_recall_never_writes(editor, django_assert_max_num_queries):
     client = editor.client()
-    client.post("/v1/learn", {"task": "merge two dicts", "code": "a | b", "eval_score": 7}, format="json")
+    client.post(
+        "/v1/learn", {"task": "merge two dicts", "code": "a | b", "eval_score": 7}, format="json"
+    )
     before = list(Pattern.objects.values())
     with connection.execute_wrapper(_refuse_writes):
         response = recall(client, "merge dictionaries", explain=True, include_documents=True)
@@ -95,11 +141,14 @@ def test_recall_is_scoped_to_the_project(editor, outsider):
 
 
 def test_bad_recall_input(reader):
-    for payload, attr in [({}, "task"), ({"task": "x", "limit": 0}, "limit"),
-                          ({"task": "x", "limit": 51}, "limit"),
-                          ({"task": "x", "recency_weight": 2}, "recency_weight"),
-                          ({"task": "x", "explain": "maybe"}, "explain"),
-                          ({"task": "x", "unknown": 1}, "unknown")]:
+    for payload, attr in [
+        ({}, "task"),
+        ({"task": "x", "limit": 0}, "limit"),
+        ({"task": "x", "limit": 51}, "limit"),
+        ({"task": "x", "recency_weight": 2}, "recency_weight"),
+        ({"task": "x", "explain": "maybe"}, "explain"),
+        ({"task": "x", "unknown": 1}, "unknown"),
+    ]:
         response = reader.client().post("/v1/recall", payload, format="json")
         assert response.status_code == 400 and response.json()["errors"][0]["attr"] == attr
 
@@ -110,8 +159,28 @@ def test_small_project_in_a_large_table_gets_its_true_nearest_neighbours(db, mon
     big = ensure_project("bigco", "main")
     small = ensure_project("tinyco", "main")
     rng = random.Random(7)
-    words = ["alpha", "beta", "gamma", "delta", "sigma", "omega", "kappa", "lambda", "theta", "zeta",
-             "csv", "json", "parse", "render", "deploy", "queue", "cache", "index", "vector", "graph"]
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "sigma",
+        "omega",
+        "kappa",
+        "lambda",
+        "theta",
+        "zeta",
+        "csv",
+        "json",
+        "parse",
+        "render",
+        "deploy",
+        "queue",
+        "cache",
+        "index",
+        "vector",
+        "graph",
+    ]
 
     def task() -> str:
         return " ".join(rng.choice(words) for _ in range(6))
@@ -120,8 +189,16 @@ def test_small_project_in_a_large_table_gets_its_true_nearest_neighbours(db, mon
     for project, count in ((big, 3000), (small, 60)):
         tasks = [task() for _ in range(count)]
         for text, vector in zip(tasks, embedder.embed_documents(tasks), strict=True):
-            rows.append(Pattern(project=project, task=text, code="c", task_hash=text, embedding=vector,
-                                embedding_model=embedder.name))
+            rows.append(
+                Pattern(
+                    project=project,
+                    task=text,
+                    code="c",
+                    task_hash=text,
+                    embedding=vector,
+                    embedding_model=embedder.name,
+                )
+            )
     Pattern.objects.bulk_create(rows, batch_size=1000)
     query = "parse csv vector index deploy cache"
     exact = [m.pattern_id for m in recall_patterns(project=small, task=query, limit=10).matches]

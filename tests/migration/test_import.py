@@ -13,9 +13,17 @@ from tenants.models import Project
 
 
 def line(thread, number, role, text, *, assistant="asst_main", created=None):
-    return json.dumps({"thread_id": thread, "assistant_id": assistant, "message_id": f"msg_{thread}_{number}",
-                       "role": role, "text": text, "created_at": created or 1_700_000_000 + number,
-                       "attachments": []})
+    return json.dumps(
+        {
+            "thread_id": thread,
+            "assistant_id": assistant,
+            "message_id": f"msg_{thread}_{number}",
+            "role": role,
+            "text": text,
+            "created_at": created or 1_700_000_000 + number,
+            "attachments": [],
+        }
+    )
 
 
 def export_bytes(*lines):
@@ -66,8 +74,10 @@ def test_reimport_stores_nothing_twice_and_dry_run_stores_nothing(project_a):
 
 def test_group_by_assistant_and_thread(project_a):
     data = export_bytes(
-        line("t1", 1, "user", "q1", assistant="asst_Alpha"), line("t1", 2, "assistant", "a1", assistant="asst_Alpha"),
-        line("t2", 1, "user", "q2", assistant="asst_Beta"), line("t2", 2, "assistant", "a2", assistant="asst_Beta"),
+        line("t1", 1, "user", "q1", assistant="asst_Alpha"),
+        line("t1", 2, "assistant", "a1", assistant="asst_Alpha"),
+        line("t2", 1, "user", "q2", assistant="asst_Beta"),
+        line("t2", 2, "assistant", "a2", assistant="asst_Beta"),
     )
     summary = run(project_a, data, group_by="assistant")
     assert summary.projects == ["acme/asst-alpha", "acme/asst-beta"]
@@ -77,31 +87,69 @@ def test_group_by_assistant_and_thread(project_a):
 
 
 def test_bad_lines_are_reported_with_line_numbers_and_the_rest_imports(project_a):
-    big = json.dumps({"thread_id": "t", "message_id": "m", "role": "user", "created_at": 1,
-                      "text": "x" * (10 * 1024 * 1024)})
-    data = b"\n".join([
-        b"{not json",
-        json.dumps({"thread_id": "t9", "role": "user"}).encode(),
-        json.dumps([1, 2]).encode(),
-        json.dumps({"thread_id": "t9", "message_id": "m1", "role": "wizard", "text": "x", "created_at": 1}).encode(),
-        big.encode(),
-        line("t3", 1, "user", "valid question").encode(),
-        line("t3", 2, "assistant", "valid answer").encode(),
-        b"",
-    ])
+    big = json.dumps(
+        {
+            "thread_id": "t",
+            "message_id": "m",
+            "role": "user",
+            "created_at": 1,
+            "text": "x" * (10 * 1024 * 1024),
+        }
+    )
+    data = b"\n".join(
+        [
+            b"{not json",
+            json.dumps({"thread_id": "t9", "role": "user"}).encode(),
+            json.dumps([1, 2]).encode(),
+            json.dumps(
+                {
+                    "thread_id": "t9",
+                    "message_id": "m1",
+                    "role": "wizard",
+                    "text": "x",
+                    "created_at": 1,
+                }
+            ).encode(),
+            big.encode(),
+            line("t3", 1, "user", "valid question").encode(),
+            line("t3", 2, "assistant", "valid answer").encode(),
+            b"",
+        ]
+    )
     summary = run(project_a, data)
     assert summary.imported == 1 and summary.errors == 5
     reasons = {error["line"]: error["reason"] for error in summary.error_lines}
-    assert reasons[1].startswith("not valid JSON") and "missing field(s): message_id, text, created_at" in reasons[2]
-    assert reasons[3] == "not a JSON object" and "unknown role" in reasons[4] and "longer than" in reasons[5]
+    assert (
+        reasons[1].startswith("not valid JSON")
+        and "missing field(s): message_id, text, created_at" in reasons[2]
+    )
+    assert (
+        reasons[3] == "not a JSON object"
+        and "unknown role" in reasons[4]
+        and "longer than" in reasons[5]
+    )
 
 
 def test_third_party_jsonl_shapes_are_accepted(project_a):
     data = export_bytes(
-        json.dumps({"conversation_id": "c1", "id": "u1", "author": "human", "content": "hi there",
-                    "timestamp": "2025-01-02T03:04:05Z"}),
-        json.dumps({"conversation_id": "c1", "id": "a1", "author": "ai",
-                    "content": [{"type": "text", "text": "hello"}], "timestamp": 1735787046000}),
+        json.dumps(
+            {
+                "conversation_id": "c1",
+                "id": "u1",
+                "author": "human",
+                "content": "hi there",
+                "timestamp": "2025-01-02T03:04:05Z",
+            }
+        ),
+        json.dumps(
+            {
+                "conversation_id": "c1",
+                "id": "a1",
+                "author": "ai",
+                "content": [{"type": "text", "text": "hello"}],
+                "timestamp": 1735787046000,
+            }
+        ),
     )
     summary = run(project_a, data)
     assert summary.imported == 1 and Pattern.objects.get().code == "hello"
@@ -114,7 +162,9 @@ def test_empty_and_unreadable_files(project_a, tmp_path, capsys):
     call_command("assistants_import", str(empty), "--project", "acme/support", "--json")
     assert json.loads(capsys.readouterr().out)["pairs"] == 0
     with pytest.raises(CommandError, match="no such file"):
-        call_command("assistants_import", str(tmp_path / "missing.ndjson"), "--project", "acme/support")
+        call_command(
+            "assistants_import", str(tmp_path / "missing.ndjson"), "--project", "acme/support"
+        )
     with pytest.raises(CommandError, match="does not exist"):
         call_command("assistants_import", str(empty), "--project", "acme/nope")
 
@@ -123,17 +173,44 @@ def test_definitions_become_instructions_skills_and_documents(project_a, tmp_pat
     export = tmp_path / "export.ndjson"
     export.write_bytes(SAMPLE)
     assistants = tmp_path / "assistants.json"
-    assistants.write_text(json.dumps([{
-        "id": "asst_main", "instructions": "You are the support bot.",
-        "tools": [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order",
-                                                    "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}},
-                  {"type": "file_search"}],
-    }]))
+    assistants.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "asst_main",
+                    "instructions": "You are the support bot.",
+                    "tools": [
+                        {
+                            "type": "function",
+                            "function": {
+                                "name": "lookup_order",
+                                "description": "Find an order",
+                                "parameters": {
+                                    "type": "object",
+                                    "properties": {"id": {"type": "string"}},
+                                },
+                            },
+                        },
+                        {"type": "file_search"},
+                    ],
+                }
+            ]
+        )
+    )
     files = tmp_path / "files"
     files.mkdir()
     (files / "faq.md").write_text("# FAQ\n\nRefunds take five days.")
-    call_command("assistants_import", str(export), "--project", "acme/support", "--assistants", str(assistants),
-                 "--files-dir", str(files), "--json")
+    call_command(
+        "assistants_import",
+        str(export),
+        "--project",
+        "acme/support",
+        "--assistants",
+        str(assistants),
+        "--files-dir",
+        str(files),
+        "--json",
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["imported"] == 3 and payload["definitions"]["skills"] == 1
     assert Project.objects.get(pk=project_a.pk).instructions == "You are the support bot."
@@ -147,16 +224,27 @@ def test_import_through_the_api_is_a_job(owner, editor):
     from jobs.models import Job
     from jobs.services import run_job_inline
 
-    assert editor.client().post("/v1/import/assistants", SAMPLE, content_type="application/x-ndjson").status_code == 403
-    response = owner.client().post("/v1/import/assistants?eval_score=7", SAMPLE,
-                                   content_type="application/x-ndjson", HTTP_PREFER="respond-async")
+    assert (
+        editor.client()
+        .post("/v1/import/assistants", SAMPLE, content_type="application/x-ndjson")
+        .status_code
+        == 403
+    )
+    response = owner.client().post(
+        "/v1/import/assistants?eval_score=7",
+        SAMPLE,
+        content_type="application/x-ndjson",
+        HTTP_PREFER="respond-async",
+    )
     assert response.status_code == 202 and response["Location"].startswith("/v1/jobs/")
     assert response["Preference-Applied"] == "respond-async"
     run_job_inline(Job.objects.get(pk=response.json()["job_id"]))
     job = owner.client().get(response["Location"]).json()
     assert job["status"] == "succeeded" and job["result"]["imported"] == 3
     assert Pattern.objects.filter(project=owner.project, eval_score=7).count() == 3
-    bad = owner.client().post("/v1/import/assistants?group_by=planet", SAMPLE, content_type="application/x-ndjson")
+    bad = owner.client().post(
+        "/v1/import/assistants?group_by=planet", SAMPLE, content_type="application/x-ndjson"
+    )
     assert bad.status_code == 400 and bad.json()["errors"][0]["attr"] == "group_by"
     empty = owner.client().post("/v1/import/assistants", b"", content_type="application/x-ndjson")
     assert empty.status_code == 400
@@ -165,7 +253,9 @@ def test_import_through_the_api_is_a_job(owner, editor):
 def test_cli_dry_run_reports_without_storing(project_a, tmp_path, capsys):
     export = tmp_path / "export.ndjson"
     export.write_bytes(SAMPLE)
-    call_command("assistants_import", str(export), "--project", "acme/support", "--dry-run", "--json")
+    call_command(
+        "assistants_import", str(export), "--project", "acme/support", "--dry-run", "--json"
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["dry_run"] is True and payload["imported"] == 3
     assert Pattern.objects.count() == 0

@@ -23,7 +23,11 @@ def test_api_key_creation_is_audited_with_the_calling_key_and_request_id(owner):
 def test_audit_endpoint_filters_and_hides_other_tenants(owner, outsider):
     owner.client().post("/v1/keys", {"name": "a1", "role": "reader"}, format="json")
     outsider.client().post("/v1/keys", {"name": "b1", "role": "reader"}, format="json")
-    rows = owner.client().get("/v1/audit", {"object_type": "apikey", "action": "create"}).json()["results"]
+    rows = (
+        owner.client()
+        .get("/v1/audit", {"object_type": "apikey", "action": "create"})
+        .json()["results"]
+    )
     names = {row["object_repr"].split(" (")[0] for row in rows}
     assert "a1" in names and "b1" not in names
     assert all(row["action"] == "create" for row in rows)
@@ -40,7 +44,16 @@ def test_reader_cannot_read_the_audit_log(reader):
 
 def test_cli_commands_are_audited_with_the_operator(db, capsys, monkeypatch):
     monkeypatch.delenv("ENGRAMIA_ACTOR", raising=False)
-    call_command("bootstrap", "--tenant", "initech", "--project", "tps", "--email", "bill@initech.test", "--json")
+    call_command(
+        "bootstrap",
+        "--tenant",
+        "initech",
+        "--project",
+        "tps",
+        "--email",
+        "bill@initech.test",
+        "--json",
+    )
     payload = json.loads(capsys.readouterr().out)
     key = ApiKey.objects.get(prefix=payload["api_key"].split("_")[1])
     entry = AuditEntry.objects.get(content_type__model="apikey", object_pk=str(key.pk))
@@ -50,7 +63,16 @@ def test_cli_commands_are_audited_with_the_operator(db, capsys, monkeypatch):
 
 def test_cli_actor_can_be_a_named_user(owner, capsys, monkeypatch):
     monkeypatch.setenv("ENGRAMIA_ACTOR", owner.user.email)
-    call_command("create_api_key", "--project", "acme/support", "--role", "reader", "--name", "robot", "--json")
+    call_command(
+        "create_api_key",
+        "--project",
+        "acme/support",
+        "--role",
+        "reader",
+        "--name",
+        "robot",
+        "--json",
+    )
     payload = json.loads(capsys.readouterr().out)
     entry = AuditEntry.objects.get(content_type__model="apikey", object_pk=str(payload["id"]))
     assert entry.actor == owner.user

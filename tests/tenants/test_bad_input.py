@@ -4,7 +4,9 @@ from django.test import override_settings
 
 
 def test_malformed_json_is_a_400(owner):
-    response = owner.client().generic("PATCH", "/v1/project", "{not json", content_type="application/json")
+    response = owner.client().generic(
+        "PATCH", "/v1/project", "{not json", content_type="application/json"
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["type"] == "validation_error" and body["errors"][0]["code"] == "parse_error"
@@ -13,7 +15,9 @@ def test_malformed_json_is_a_400(owner):
 def test_unknown_fields_are_refused_by_name(owner):
     response = owner.client().patch("/v1/project", {"nmae": "typo"}, format="json")
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"code": "unknown_field", "detail": "Unknown field.", "attr": "nmae"}]
+    assert response.json()["errors"] == [
+        {"code": "unknown_field", "detail": "Unknown field.", "attr": "nmae"}
+    ]
 
 
 def test_non_object_body_is_a_400(owner):

@@ -22,7 +22,11 @@ def test_prune_drops_dead_pids_and_keeps_live_ones(tmp_path):
 
 
 def _run(home: Path, code: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "ENGRAMIA_HOME": str(home), "DJANGO_SETTINGS_MODULE": "engramia_site.settings"}
+    env = {
+        **os.environ,
+        "ENGRAMIA_HOME": str(home),
+        "DJANGO_SETTINGS_MODULE": "engramia_site.settings",
+    }
     env.pop("ENGRAMIA_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, **kwargs)
 

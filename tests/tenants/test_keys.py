@@ -58,9 +58,16 @@ def test_expired_key_is_refused(owner):
 
 def test_key_cannot_grant_more_than_its_own_role(editor, owner):
     # an editor may not even manage keys; an admin-capped key cannot mint an owner key
-    assert editor.client().post("/v1/keys", {"name": "x", "role": "reader"}, format="json").status_code == 403
-    admin_key = owner.client().post("/v1/keys", {"name": "adm", "role": "admin"}, format="json").json()
-    response = _client(admin_key["api_key"]).post("/v1/keys", {"name": "own", "role": "owner"}, format="json")
+    assert (
+        editor.client().post("/v1/keys", {"name": "x", "role": "reader"}, format="json").status_code
+        == 403
+    )
+    admin_key = (
+        owner.client().post("/v1/keys", {"name": "adm", "role": "admin"}, format="json").json()
+    )
+    response = _client(admin_key["api_key"]).post(
+        "/v1/keys", {"name": "own", "role": "owner"}, format="json"
+    )
     assert response.status_code == 403
 
 
@@ -80,6 +87,8 @@ def test_key_creation_validates_input(owner):
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "role"
     past = (timezone.now() - timedelta(days=1)).isoformat()
-    response = client.post("/v1/keys", {"name": "x", "role": "reader", "expires_at": past}, format="json")
+    response = client.post(
+        "/v1/keys", {"name": "x", "role": "reader", "expires_at": past}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "expires_at"

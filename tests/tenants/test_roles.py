@@ -15,7 +15,10 @@ def test_higher_of_tenant_and_project_role_wins(project_a, persona_factory):
 
 def test_reader_key_cannot_do_an_editors_work_even_when_its_user_can(owner):
     issued = create_api_key(
-        user=owner.user, tenant=owner.project.tenant, project=owner.project, name="ro",
+        user=owner.user,
+        tenant=owner.project.tenant,
+        project=owner.project,
+        name="ro",
         role=Role.READER,
     )
     from rest_framework.test import APIClient

@@ -29,9 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--assistant-id", required=True, help="assistant id for user messages")
         parser.add_argument("--out", required=True, help="NDJSON output file (appended to)")
         parser.add_argument("--resume", action="store_true", help="continue an interrupted export")
-        parser.add_argument("--assistants-out", help="also write assistant definitions to this JSON file")
-        parser.add_argument("--max-retries", type=int, default=5,
-                            help="retries per request on 429, 5xx and connection errors (default 5)")
+        parser.add_argument(
+            "--assistants-out", help="also write assistant definitions to this JSON file"
+        )
+        parser.add_argument(
+            "--max-retries",
+            type=int,
+            default=5,
+            help="retries per request on 429, 5xx and connection errors (default 5)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not Path(options["thread_ids"]).is_file():
@@ -44,8 +50,14 @@ class Command(BaseCommand):
             thread_ids = read_thread_ids(options["thread_ids"])
             if not thread_ids:
                 raise CommandError(f"{options['thread_ids']}: no thread ids in the file")
-            summary = export_threads(client, thread_ids, options["assistant_id"], options["out"],
-                                     resume=options["resume"], progress=progress)
+            summary = export_threads(
+                client,
+                thread_ids,
+                options["assistant_id"],
+                options["out"],
+                resume=options["resume"],
+                progress=progress,
+            )
             if options["assistants_out"]:
                 count = export_assistants(client, options["assistants_out"])
                 self.stdout.write(f"{count} assistant definitions -> {options['assistants_out']}")

@@ -1,4 +1,4 @@
-"""engramia assistants_import FILE --project T/P [--group-by …] [--eval-score X] [--dry-run] [--json]."""
+"""engramia assistants_import FILE --project T/P [--group-by G] [--eval-score X] [--dry-run]."""
 
 from __future__ import annotations
 
@@ -30,13 +30,25 @@ class Command(EngramiaCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="NDJSON export (from assistants_export), or - for stdin")
         parser.add_argument("--project", required=True, help="tenant-slug/project-slug")
-        parser.add_argument("--group-by", choices=GROUP_BY, default="none",
-                            help="one project per assistant, per thread, or none (the given one)")
-        parser.add_argument("--eval-score", type=float, default=NEUTRAL_SCORE,
-                            help="score recorded for every imported pattern (default 5.0, neutral)")
+        parser.add_argument(
+            "--group-by",
+            choices=GROUP_BY,
+            default="none",
+            help="one project per assistant, per thread, or none (the given one)",
+        )
+        parser.add_argument(
+            "--eval-score",
+            type=float,
+            default=NEUTRAL_SCORE,
+            help="score recorded for every imported pattern (default 5.0, neutral)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="report, store nothing")
-        parser.add_argument("--assistants", help="assistant definitions JSON (from assistants_export)")
-        parser.add_argument("--files-dir", help="directory of file_search files (text) to import as documents")
+        parser.add_argument(
+            "--assistants", help="assistant definitions JSON (from assistants_export)"
+        )
+        parser.add_argument(
+            "--files-dir", help="directory of file_search files (text) to import as documents"
+        )
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     def handle_command(self, *args: Any, **options: Any) -> None:
@@ -46,9 +58,11 @@ class Command(EngramiaCommand):
             raise CommandError(f"{path}: no such file")
         progress = None
         if not options["json"] and sys.stderr.isatty():
+
             def progress(done: int, total: int) -> None:
                 sys.stderr.write(f"\rimporting {done}/{total} pairs")
                 sys.stderr.flush()
+
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
         try:
             summary = import_assistants_export(
@@ -70,8 +84,12 @@ class Command(EngramiaCommand):
         if options["assistants"] and not options["dry_run"]:
             definitions = self._definitions(project, options)
         payload = {key: getattr(summary, key) for key in SUMMARY_KEYS}
-        payload.update(unpaired=summary.unpaired, dry_run=summary.dry_run,
-                       projects=summary.projects, error_lines=summary.error_lines[:20])
+        payload.update(
+            unpaired=summary.unpaired,
+            dry_run=summary.dry_run,
+            projects=summary.projects,
+            error_lines=summary.error_lines[:20],
+        )
         if definitions is not None:
             payload["definitions"] = vars(definitions)
         if options["json"]:
@@ -95,12 +113,17 @@ class Command(EngramiaCommand):
         try:
             assistants = json.loads(Path(options["assistants"]).read_text())
         except (OSError, ValueError) as exc:
-            raise CommandError(f"{options['assistants']}: not a readable JSON file ({exc})") from None
+            raise CommandError(
+                f"{options['assistants']}: not a readable JSON file ({exc})"
+            ) from None
         if not isinstance(assistants, list):
             raise CommandError(f"{options['assistants']}: expected a JSON list of assistants")
         files_dir = Path(options["files_dir"]) if options["files_dir"] else None
         if files_dir is not None and not files_dir.is_dir():
             raise CommandError(f"{files_dir}: not a directory")
         return import_assistant_definitions(
-            project=project, assistants=assistants, group_by=options["group_by"], files_dir=files_dir
+            project=project,
+            assistants=assistants,
+            group_by=options["group_by"],
+            files_dir=files_dir,
         )

@@ -32,8 +32,12 @@ class Command(EngramiaCommand):
         if options["sample"] is not None and options["sample"] < 1:
             raise CommandError("--sample must be at least 1")
         with open(options["file"], "rb") as stream:
-            summary = verify_import(project=project, stream=stream, group_by=options["group_by"],
-                                    sample=options["sample"])
+            summary = verify_import(
+                project=project,
+                stream=stream,
+                group_by=options["group_by"],
+                sample=options["sample"],
+            )
         if options["json"]:
             self.print_json(summary.to_dict())
             return
@@ -42,4 +46,6 @@ class Command(EngramiaCommand):
             f"{TOP_K} ({summary.share:.1%})"
         )
         for miss in summary.misses[:20]:
-            self.stdout.write(f"  miss {miss['external_id']} ({miss['reason']}): {miss['question'][:80]}")
+            self.stdout.write(
+                f"  miss {miss['external_id']} ({miss['reason']}): {miss['question'][:80]}"
+            )

@@ -22,9 +22,7 @@ class Command(EngramiaCommand):
         parser.add_argument("--project", required=True, help="tenant-slug/project-slug")
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument("--name", required=True, help="a label for the key")
-        parser.add_argument(
-            "--email", help="the key's owner (default: the project's first owner)"
-        )
+        parser.add_argument("--email", help="the key's owner (default: the project's first owner)")
         parser.add_argument("--expires-in-days", type=int, help="expire after N days")
         parser.add_argument("--json", action="store_true", help="print a JSON object")
 
@@ -37,7 +35,9 @@ class Command(EngramiaCommand):
                 raise CommandError(f"no user with email {options['email']!r}")
         else:
             user = (
-                user_model.objects.filter(memberships__tenant=project.tenant, memberships__role=Role.OWNER)
+                user_model.objects.filter(
+                    memberships__tenant=project.tenant, memberships__role=Role.OWNER
+                )
                 .order_by("pk")
                 .first()
             )
@@ -55,8 +55,12 @@ class Command(EngramiaCommand):
                 raise CommandError("--expires-in-days must be at least 1")
             expires_at = timezone.now() + timedelta(days=options["expires_in_days"])
         issued = create_api_key(
-            user=user, tenant=project.tenant, project=project, name=options["name"],
-            role=options["role"], expires_at=expires_at,
+            user=user,
+            tenant=project.tenant,
+            project=project,
+            name=options["name"],
+            role=options["role"],
+            expires_at=expires_at,
         )
         payload = {
             "id": issued.key.pk,
@@ -67,4 +71,6 @@ class Command(EngramiaCommand):
         if options["json"]:
             self.print_json(payload)
         else:
-            self.stdout.write(f"{issued.secret}\n(shown once; role {issued.key.role} on {project.path})")
+            self.stdout.write(
+                f"{issued.secret}\n(shown once; role {issued.key.role} on {project.path})"
+            )

@@ -40,9 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1, help="job worker processes")
-        parser.add_argument(
-            "--web-workers", type=int, default=2, help="gunicorn worker processes"
-        )
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 0 or options["web_workers"] < 1:
@@ -74,12 +72,24 @@ class Command(BaseCommand):
         env = self._child_env()
         commands = [
             [
-                sys.executable, "-m", "gunicorn", "engramia_site.wsgi:application",
-                "--bind", f"{options['host']}:{options['port']}",
-                "--workers", str(options["web_workers"]),
-                "--worker-class", "gthread", "--threads", "4",
-                "--timeout", "120", "--graceful-timeout", "10",
-                "--access-logfile", "-",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "engramia_site.wsgi:application",
+                "--bind",
+                f"{options['host']}:{options['port']}",
+                "--workers",
+                str(options["web_workers"]),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--access-logfile",
+                "-",
             ]
         ]
         for _ in range(options["workers"]):
@@ -98,7 +108,7 @@ class Command(BaseCommand):
             while not stopping:
                 for child in children:
                     if child.poll() is not None:
-                        self.stderr.write(f"{child.args[2]} exited with {child.returncode}")
+                        self.stderr.write(f"{child.args!r} exited with {child.returncode}")
                         exit_code = child.returncode or 1
                         stopping = True
                 time.sleep(0.2)
