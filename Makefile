@@ -40,7 +40,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 typecheck: install-dev
-	$(BIN)/mypy engramia engramia_site tenants memory skills jobs
+	$(BIN)/mypy engramia engramia_site tenants memory skills jobs conversations
 
 test: install-dev lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

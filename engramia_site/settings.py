@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django_q",
     "memory",
     "skills",
+    "conversations",
 ]
 
 MIDDLEWARE = [

@@ -54,25 +54,6 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def flushable_test_database(django_db_setup: Any, django_db_blocker: Any) -> None:
-    """Let transaction=True tests flush: drop the foreign keys of auditlog's unused table.
-
-    auditlog's migrations create auditlog_logentry even though AUDITLOG_LOGENTRY_MODEL swaps it
-    for tenants.AuditEntry; Django's flush skips the swapped-out table, and its foreign key to
-    auth_user then makes TRUNCATE fail.
-    """
-    from django.db import connection
-
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname FROM pg_constraint "
-            "WHERE conrelid = to_regclass('auditlog_logentry') AND contype = 'f'"
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'ALTER TABLE auditlog_logentry DROP CONSTRAINT "{name}"')
-
-
 class Worker:
     """One `engramia qcluster` process group, started against the test database."""
 

@@ -1,0 +1,114 @@
+"""Every read and write of session history: get, append, pop, clear (one project at a time)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditlog.context import disable_auditlog
+from auditlog.models import LogEntry as BaseLogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from conversations.models import SessionItem
+from tenants.models import AuditEntry, Project
+
+
+def _lock_session(project: Project, session_id: str) -> None:
+    """Serialize writers of one session until the transaction ends (positions stay dense)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"engramia:session:{project.pk}:{session_id}"],
+        )
+
+
+def _as_json(item: Any) -> Any:
+    """An input item as plain JSON (pydantic models dumped, everything else checked)."""
+    dump = getattr(item, "model_dump", None)
+    if callable(dump):
+        item = dump(mode="json", exclude_unset=True)
+    return json.loads(json.dumps(item))
+
+
+def session_items(*, project: Project, session_id: str, limit: int | None = None) -> list[Any]:
+    """The session's items in order; with a positive limit, only the latest `limit` of them."""
+    items = SessionItem.objects.filter(project=project, session_id=session_id)
+    if limit is None or limit < 0:
+        return list(items.order_by("position").values_list("item", flat=True))
+    if limit == 0:
+        return []
+    latest = list(items.order_by("-position").values_list("item", flat=True)[:limit])
+    latest.reverse()
+    return latest
+
+
+@transaction.atomic
+def add_session_items(*, project: Project, session_id: str, items: list[Any]) -> int:
+    """Append items to the session; returns how many were added."""
+    if not items:
+        return 0
+    payloads = [_as_json(item) for item in items]
+    _lock_session(project, session_id)
+    last = (
+        SessionItem.objects.filter(project=project, session_id=session_id).aggregate(
+            last=Max("position")
+        )["last"]
+        or 0
+    )
+    now = timezone.now()
+    SessionItem.objects.bulk_create(
+        SessionItem(
+            project=project,
+            session_id=session_id,
+            position=last + offset,
+            item=payload,
+            created_at=now,
+        )
+        for offset, payload in enumerate(payloads, start=1)
+    )
+    return len(payloads)
+
+
+@transaction.atomic
+def pop_session_item(*, project: Project, session_id: str) -> Any | None:
+    """Remove and return the session's latest item (audited), or None when it is empty."""
+    _lock_session(project, session_id)
+    latest = (
+        SessionItem.objects.select_related("project")
+        .filter(project=project, session_id=session_id)
+        .order_by("-position")
+        .first()
+    )
+    if latest is None:
+        return None
+    item = latest.item
+    latest.delete()
+    return item
+
+
+@transaction.atomic
+def clear_session(*, project: Project, session_id: str, actor: Any = None) -> int:
+    """Delete every item of the session; one audit entry names the session and the count."""
+    _lock_session(project, session_id)
+    with disable_auditlog():  # one entry for the clear, not one per message
+        removed, _ = SessionItem.objects.filter(project=project, session_id=session_id).delete()
+    AuditEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(SessionItem),
+        object_pk=session_id[:255],
+        object_id=None,
+        object_repr=f"session {session_id}"[:200],
+        action=BaseLogEntry.Action.DELETE,
+        changes={"session_id": [session_id, "None"], "items": [str(removed), "0"]},
+        additional_data={
+            "tenant_id": project.tenant_id,
+            "project_id": project.pk,
+            "session_id": session_id,
+            "cleared_items": removed,
+        },
+        actor=actor if getattr(actor, "pk", None) else None,
+        timestamp=timezone.now(),
+    )
+    return removed

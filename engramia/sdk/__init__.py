@@ -1,0 +1,1 @@
+"""Integrations of Engramia with agent frameworks (`engramia.sdk.openai_agents`)."""
