@@ -1,4 +1,4 @@
-"""The dual-write code shown in docs/migration/cutover.md runs as written, through every read path."""
+"""The dual-write code in docs/migration/cutover.md runs as written, through every read path."""
 
 import re
 from pathlib import Path
