@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from auditlog.models import LogEntry as BaseLogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pgvector.django import CosineDistance
+from psycopg.types.json import Jsonb
 
 from memory.choices import EvaluatorKind, OnDuplicate
 from memory.models import Evaluation, Pattern
@@ -223,40 +225,61 @@ def learn_patterns_bulk(
     """Learn many patterns, idempotent by external_id: embed in batches, insert in batches.
 
     Each batch is one transaction, so an interrupted import keeps what it finished and a rerun
-    skips it. Near-duplicate detection is left out on purpose: distinct conversations that
-    resemble each other are all history worth keeping.
+    skips it. The next batch is embedded on a worker thread while this one is inserted (the
+    model and the HNSW inserts each keep a core busy). Near-duplicate detection is left out on
+    purpose: distinct conversations that resemble each other are all history worth keeping.
     """
     embedder = embedder_for(project)
     result = BulkLearnResult()
     content_type = ContentType.objects.get_for_model(Pattern)
-    for start in range(0, len(items), batch_size):
-        batch = list(items[start : start + batch_size])
-        ids = [item.external_id for item in batch if item.external_id]
-        known = set(
-            Pattern.objects.for_project(project)
-            .filter(external_id__in=ids)
-            .values_list("external_id", flat=True)
+
+    def insert(fresh: list[LearnItem], vectors: Future[list[list[float]]] | None) -> None:
+        if vectors is None:
+            return
+        created = _insert_batch(
+            project, fresh, vectors.result(), embedder.name, source, evaluator, actor, content_type
         )
-        seen: set[str] = set()
-        fresh: list[LearnItem] = []
-        for item in batch:
-            if item.external_id and (item.external_id in known or item.external_id in seen):
-                result.skipped += 1
-                continue
-            if item.external_id:
-                seen.add(item.external_id)
-            fresh.append(item)
-        if fresh:
-            vectors = embedder.embed_documents([pattern_text(item.task) for item in fresh])
-            created = _insert_batch(
-                project, fresh, vectors, embedder.name, source, evaluator, actor, content_type
-            )
-            result.imported += len(created)
-            result.skipped += len(fresh) - len(created)
-            result.pattern_ids.extend(created)
-        if progress is not None:
-            progress(min(start + batch_size, len(items)), len(items))
+        result.imported += len(created)
+        result.skipped += len(fresh) - len(created)
+        result.pattern_ids.extend(created)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="engramia-embed") as pool:
+        pending: tuple[list[LearnItem], Future[list[list[float]]] | None, int] | None = None
+        for start in range(0, len(items), batch_size):
+            fresh, skipped = _unknown_items(project, items[start : start + batch_size])
+            result.skipped += skipped
+            texts = [pattern_text(item.task) for item in fresh]
+            future = pool.submit(embedder.embed_documents, texts) if fresh else None
+            if pending is not None:
+                insert(pending[0], pending[1])
+                if progress is not None:
+                    progress(pending[2], len(items))
+            pending = (fresh, future, min(start + batch_size, len(items)))
+        if pending is not None:
+            insert(pending[0], pending[1])
+            if progress is not None:
+                progress(pending[2], len(items))
     return result
+
+
+def _unknown_items(project: Project, batch: Sequence[LearnItem]) -> tuple[list[LearnItem], int]:
+    """The items of a batch whose external_id is not stored yet (nor repeated in the batch)."""
+    ids = [item.external_id for item in batch if item.external_id]
+    known = set(
+        Pattern.objects.for_project(project)
+        .filter(external_id__in=ids)
+        .values_list("external_id", flat=True)
+    )
+    fresh: list[LearnItem] = []
+    skipped = 0
+    for item in batch:
+        if item.external_id and item.external_id in known:
+            skipped += 1
+            continue
+        if item.external_id:
+            known.add(item.external_id)
+        fresh.append(item)
+    return fresh, skipped
 
 
 @transaction.atomic
@@ -294,7 +317,7 @@ def _insert_batch(
     ]
     try:
         with transaction.atomic():
-            stored = Pattern.objects.bulk_create(patterns)
+            stored = _copy_patterns(patterns)
     except IntegrityError:
         # A concurrent import of the same external ids: insert row by row, keeping the winner's.
         stored = []
@@ -337,6 +360,79 @@ def _insert_batch(
         fill_audit_context(AuditEntry, entry)
     AuditEntry.objects.bulk_create(entries)
     return [p.pk for p in stored]
+
+
+PATTERN_COPY_COLUMNS = (
+    "project_id",
+    "task",
+    "code",
+    "output",
+    "source",
+    "run_id",
+    "external_id",
+    "metadata",
+    "created_at",
+    "learned_at",
+    "updated_at",
+    "archived",
+    "task_hash",
+    "embedding",
+    "embedding_model",
+    "eval_score",
+    "eval_count",
+    "last_evaluated_at",
+)
+
+
+def _vector_text(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{value:.7g}" for value in vector) + "]"
+
+
+def _copy_patterns(patterns: list[Pattern]) -> list[Pattern]:
+    """Insert patterns with COPY (several times faster than INSERT for vectors); sets their pks.
+
+    Every pattern needs an external_id, by which the new ids are read back; otherwise this falls
+    back to bulk_create.
+    """
+    if not patterns or any(not pattern.external_id for pattern in patterns):
+        return Pattern.objects.bulk_create(patterns)
+    now = timezone.now()
+    columns = ", ".join(PATTERN_COPY_COLUMNS)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY memory_pattern ({columns}) FROM STDIN") as copy:
+            for p in patterns:
+                copy.write_row(
+                    (
+                        p.project_id,
+                        p.task,
+                        p.code,
+                        p.output,
+                        p.source,
+                        p.run_id,
+                        p.external_id,
+                        Jsonb(p.metadata),
+                        p.created_at,
+                        now,
+                        now,
+                        p.archived,
+                        p.task_hash,
+                        _vector_text(p.embedding),
+                        p.embedding_model,
+                        p.eval_score,
+                        p.eval_count,
+                        p.last_evaluated_at,
+                    )
+                )
+        cursor.execute(
+            "SELECT external_id, id FROM memory_pattern WHERE project_id = %s "
+            "AND external_id = ANY(%s)",
+            [patterns[0].project_id, [p.external_id for p in patterns]],
+        )
+        ids = dict(cursor.fetchall())
+    for pattern in patterns:
+        pattern.pk = ids[pattern.external_id]
+        pattern.learned_at = pattern.updated_at = now
+    return patterns
 
 
 __all__ = [
