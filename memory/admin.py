@@ -8,29 +8,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from memory.admin_filters import EvalRangeFilter
 from memory.models import Document, Evaluation, Pattern
 from memory.services import run_aging, update_pattern
 from tenants.admin_scope import ScopedAdminMixin
-
-
-class EvalRangeFilter(admin.SimpleListFilter):
-    """Filter patterns by their eval score band, including unrated ones."""
-
-    title = "eval score"
-    parameter_name = "eval"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("unrated", "Unrated"), ("low", "0-3"), ("mid", "3-7"), ("high", "7-10")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Pattern]) -> QuerySet[Pattern]:
-        value = self.value()
-        if value == "unrated":
-            return queryset.filter(eval_score__isnull=True)
-        bands = {"low": (0, 3), "mid": (3, 7), "high": (7, 10.01)}
-        if value in bands:
-            low, high = bands[value]
-            return queryset.filter(eval_score__gte=low, eval_score__lt=high)
-        return queryset
 
 
 class EvaluationInline(admin.TabularInline):

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from memory.admin_filters import EvalRangeFilter
 from skills.choices import Visibility
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
 from skills.services import (
@@ -23,26 +24,6 @@ from skills.services import (
 from tenants.admin_scope import ScopedAdminMixin
 from tenants.choices import Role
 from tenants.roles import tenant_role
-
-
-class EvalBandFilter(admin.SimpleListFilter):
-    """Filter skills by their eval score band, including unrated ones."""
-
-    title = "eval score"
-    parameter_name = "eval"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("unrated", "Unrated"), ("low", "0-3"), ("mid", "3-7"), ("high", "7-10")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Skill]) -> QuerySet[Skill]:
-        value = self.value()
-        if value == "unrated":
-            return queryset.filter(eval_score__isnull=True)
-        bands = {"low": (0, 3), "mid": (3, 7), "high": (7, 10.01)}
-        if value in bands:
-            low, high = bands[value]
-            return queryset.filter(eval_score__gte=low, eval_score__lt=high)
-        return queryset
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -140,7 +121,7 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "source",
         "updated_at",
     ]
-    list_filter = ["visibility", "tenant", EvalBandFilter, "source", "embedding_model"]
+    list_filter = ["visibility", "tenant", EvalRangeFilter, "source", "embedding_model"]
     list_select_related = ["tenant", "project", "project__tenant"]
     search_fields = ["name", "description", "tags"]
     fields = [

@@ -384,7 +384,7 @@ PATTERN_COPY_COLUMNS = (
 )
 
 
-def _vector_text(vector: Sequence[float]) -> str:
+def _vector_text(vector: Any) -> str:
     return "[" + ",".join(f"{value:.7g}" for value in vector) + "]"
 
 
