@@ -124,12 +124,10 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(
-        f"export: {args.pairs} pairs, {len(data) / 1e6:.1f} MB, questions ~{sum(map(len, questions)) // len(questions)} chars"
-    )
-    print(
-        f"{'embedder':<26}{'embed only texts/s':>20}{'import patterns/s':>20}{'ratio':>8}{'target':>8}"
-    )
+    average = sum(map(len, questions)) // len(questions)
+    print(f"export: {args.pairs} pairs, {len(data) / 1e6:.1f} MB, questions ~{average} chars")
+    header = ("embedder", "embed only texts/s", "import patterns/s", "ratio", "target")
+    print(f"{header[0]:<26}{header[1]:>20}{header[2]:>20}{header[3]:>8}{header[4]:>8}")
     for name in args.embedders:
         embedder = get_embedder(name)
         embedder.embed_documents(questions[:64])  # load the model outside the timing
