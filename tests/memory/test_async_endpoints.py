@@ -21,7 +21,9 @@ def _finish(client, response):
 
 def test_learn_as_a_job(editor):
     client = editor.client()
-    job = _finish(client, client.post("/v1/learn", {"task": "t", "code": "c"}, format="json", **ASYNC))
+    job = _finish(
+        client, client.post("/v1/learn", {"task": "t", "code": "c"}, format="json", **ASYNC)
+    )
     assert job["status"] == "succeeded" and job["kind"] == "learn"
     assert Pattern.objects.get(pk=job["result"]["pattern_id"]).task == "t"
 
@@ -32,7 +34,9 @@ def test_aging_and_documents_as_jobs(editor):
     assert aging["result"] == {"decayed": 0, "archived": 0}
     document = _finish(
         client,
-        client.post("/v1/documents", {"name": "a.md", "text": "hello world"}, format="json", **ASYNC),
+        client.post(
+            "/v1/documents", {"name": "a.md", "text": "hello world"}, format="json", **ASYNC
+        ),
     )
     assert Document.objects.get(pk=document["result"]["id"]).name == "a.md"
 

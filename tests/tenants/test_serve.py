@@ -35,13 +35,21 @@ def _wait_for(url: str, deadline: float) -> httpx.Response:
 def test_serve_from_scratch_then_ctrl_c_stops_everything(tmp_path):
     home = tmp_path / "home"
     port = _free_port()
-    env = {**os.environ, "ENGRAMIA_HOME": str(home), "ENGRAMIA_EMBEDDINGS": "hash",
-           "DJANGO_SETTINGS_MODULE": "engramia_site.settings"}
+    env = {
+        **os.environ,
+        "ENGRAMIA_HOME": str(home),
+        "ENGRAMIA_EMBEDDINGS": "hash",
+        "DJANGO_SETTINGS_MODULE": "engramia_site.settings",
+    }
     env.pop("ENGRAMIA_DATABASE_URL", None)
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "engramia.cli", "serve", "--port", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         health = _wait_for(f"http://127.0.0.1:{port}/v1/health", time.monotonic() + 120)
@@ -55,8 +63,11 @@ def test_serve_from_scratch_then_ctrl_c_stops_everything(tmp_path):
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
             response = browser.post(
                 "/admin/login/?next=/admin/",
-                data={"username": login.group(1), "password": login.group(2),
-                      "csrfmiddlewaretoken": token},
+                data={
+                    "username": login.group(1),
+                    "password": login.group(2),
+                    "csrfmiddlewaretoken": token,
+                },
                 headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"},
             )
             assert response.status_code == 200 and "Curation and audit" in response.text
@@ -68,5 +79,7 @@ def test_serve_from_scratch_then_ctrl_c_stops_everything(tmp_path):
     while embedded_server_pid(home) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert embedded_server_pid(home) is None
-    leftovers = subprocess.run(["pgrep", "-f", f"--port {port}|{home}"], capture_output=True, text=True)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"--port {port}|{home}"], capture_output=True, text=True
+    )
     assert leftovers.stdout.strip() == ""
