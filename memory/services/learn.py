@@ -19,6 +19,7 @@ from memory.choices import EvaluatorKind, OnDuplicate
 from memory.models import Evaluation, Pattern
 from memory.services.embedding import embedder_for, normalize_task, pattern_text, task_hash
 from memory.services.evaluations import add_evaluation, refresh_eval_score
+from memory.services.recall import nearest_patterns
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry, Project
 
@@ -49,15 +50,9 @@ def _find_duplicate(
     )
     if same_task is not None:
         return same_task
-    nearest = (
-        Pattern.objects.for_project(project)
-        .filter(archived=False)
-        .filter(embedding_model=project.embedding_model)
-        .annotate(distance=CosineDistance("embedding", vector))
-        .only("id", "eval_score", "task")
-        .order_by("distance")
-        .first()
-    )
+    # The same scoped search recall uses: exact in small projects, HNSW in large ones.
+    candidates, _ = nearest_patterns(project, project.embedding_model, vector, window=1)
+    nearest = candidates[0] if candidates else None
     if nearest is not None and 1.0 - nearest.distance >= NEAR_DUPLICATE_SIMILARITY:  # type: ignore[attr-defined]
         return nearest
     return None

@@ -76,9 +76,10 @@ def _age_days(moment: datetime | None, now: datetime) -> float:
     return max(0.0, (now - moment).total_seconds() / 86400.0)
 
 
-def _candidates(
-    project: Project, model: str, vector: list[float], window: int, source: str | None
+def nearest_patterns(
+    project: Project, model: str, vector: list[float], window: int, source: str | None = None
 ) -> tuple[list[Pattern], str]:
+    """The project's live patterns nearest to vector (annotated with distance), and the path."""
     base = Pattern.objects.filter(project_id=project.pk, archived=False, embedding_model=model)
     if source:
         base = base.filter(source=source)
@@ -125,7 +126,7 @@ def recall_patterns(
     vector = embedder.embed_query(task)
     now = now or timezone.now()
     window = max(MIN_CANDIDATES, limit * CANDIDATE_FACTOR)
-    rows, strategy = _candidates(project, embedder.name, vector, window, source)
+    rows, strategy = nearest_patterns(project, embedder.name, vector, window, source)
     scored: list[Match] = []
     for row in rows:
         effective = decayed_eval_score(row.eval_score, _age_days(row.last_evaluated_at, now))
@@ -167,4 +168,4 @@ def recall_patterns(
     return RecallResult(matches=scored[:limit], documents=documents, strategy=strategy)
 
 
-__all__ = ["Match", "RecallResult", "recall_patterns"]
+__all__ = ["Match", "RecallResult", "nearest_patterns", "recall_patterns"]
