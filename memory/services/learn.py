@@ -12,7 +12,6 @@ from auditlog.models import LogEntry as BaseLogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from pgvector.django import CosineDistance
 from psycopg.types.json import Jsonb
 
 from memory.choices import EvaluatorKind, OnDuplicate
