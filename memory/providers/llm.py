@@ -66,8 +66,10 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
 
 
-class _OpenAIBase:
-    """Shared client setup and error mapping for the two OpenAI API styles."""
+class _VendorProvider:
+    """Client setup shared by every vendor: model, name, timeout, retries, base URL."""
+
+    vendor = ""
 
     def __init__(
         self,
@@ -79,15 +81,18 @@ class _OpenAIBase:
         max_retries: int = 2,
     ) -> None:
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{self.vendor}:{model}"
         self.base_url = base_url
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
-        self._client = openai.OpenAI(**self._client_options())
+        self._client = self._make_client(**self._client_options())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
+
+    def _make_client(self, **options: Any) -> Any:
+        raise NotImplementedError
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -98,6 +103,15 @@ class _OpenAIBase:
         if self.base_url:
             options["base_url"] = self.base_url
         return options
+
+
+class _OpenAIBase(_VendorProvider):
+    """Shared client setup and error mapping for the two OpenAI API styles."""
+
+    vendor = "openai"
+
+    def _make_client(self, **options: Any) -> Any:
+        return openai.OpenAI(**options)
 
     def _sampling(
         self, max_tokens: int, temperature: float, *, tokens_field: str
@@ -210,38 +224,13 @@ class OpenAIResponsesProvider(_OpenAIBase):
         return self._text(response)
 
 
-class AnthropicProvider:
+class AnthropicProvider(_VendorProvider):
     """Anthropic Messages API."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 2,
-    ) -> None:
-        self.model = model
-        self.name = f"anthropic:{model}"
-        self.base_url = base_url
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._api_key = api_key
-        self._client = anthropic.Anthropic(**self._client_options())
+    vendor = "anthropic"
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
-
-    def _client_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "api_key": self._api_key,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
-        if self.base_url:
-            options["base_url"] = self.base_url
-        return options
+    def _make_client(self, **options: Any) -> Any:
+        return anthropic.Anthropic(**options)
 
     def _request(self, system: str, user: str, max_tokens: int) -> dict[str, Any]:
         # The installed Messages API has no temperature parameter, so it is accepted and unused.
