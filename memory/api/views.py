@@ -113,8 +113,7 @@ class AgingView(AsyncOperationView):
     required_roles = {"POST": Role.EDITOR}
 
     def payload(self, request: Request) -> Any:
-        data = request.data
-        if data not in ({}, None) and not (hasattr(data, "keys") and not list(data.keys())):
+        if request.data:  # an empty JSON object, or no body at all
             raise exceptions.ValidationError({"non_field_errors": ["Aging takes no parameters."]})
         return {}
 
