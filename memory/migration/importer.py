@@ -53,7 +53,8 @@ def slug_for(identifier: str) -> str:
     return slug or "unnamed"
 
 
-def _group_key(pair: Pair, group_by: str) -> str:
+def group_key(pair: Pair, group_by: str) -> str:
+    """The assistant or thread id a pair is grouped by ("" when everything goes to one project)."""
     if group_by == "assistant":
         return pair.assistant_id
     return pair.thread_id if group_by == "thread" else ""
@@ -61,12 +62,8 @@ def _group_key(pair: Pair, group_by: str) -> str:
 
 def target_project(base: Project, pair: Pair, group_by: str) -> Project:
     """The project a pair belongs to under the grouping (same tenant as base)."""
-    if group_by == "none":
-        return base
-    key = pair.assistant_id if group_by == "assistant" else pair.thread_id
-    if not key:
-        return base
-    return _project_in_tenant(base, slug_for(key))
+    key = group_key(pair, group_by)
+    return _project_in_tenant(base, slug_for(key)) if key else base
 
 
 def _project_in_tenant(base: Project, slug: str) -> Project:
@@ -131,9 +128,9 @@ def import_assistants_export(
     pairs, summary = collect_pairs(stream)
     summary.dry_run = dry_run
     by_project: dict[str, tuple[Project, list[Pair]]] = {}
-    resolve = _dry_target if dry_run else target_project
+    resolve = dry_target if dry_run else target_project
     for pair in pairs:
-        key = _group_key(pair, group_by)
+        key = group_key(pair, group_by)
         if key not in by_project:
             by_project[key] = (resolve(project, pair, group_by), [])
         by_project[key][1].append(pair)
@@ -176,12 +173,12 @@ def import_assistants_export(
     return summary
 
 
-def _dry_target(base: Project, pair: Pair, group_by: str) -> Project:
+def dry_target(base: Project, pair: Pair, group_by: str) -> Project:
     """The project a pair would go to, without creating it."""
-    if group_by == "none":
+    key = group_key(pair, group_by)
+    if not key:
         return base
-    key = pair.assistant_id if group_by == "assistant" else pair.thread_id
-    slug = slug_for(key) if key else base.slug
+    slug = slug_for(key)
     existing = (
         Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
     )

@@ -6,7 +6,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from memory.migration.importer import _dry_target, collect_pairs
+from memory.migration.importer import collect_pairs, dry_target, group_key
 from memory.models import Pattern
 from memory.services import recall_patterns
 from tenants.models import Project
@@ -43,15 +43,9 @@ def verify_import(
     summary = VerifySummary()
     targets: dict[str, Project] = {}
     for pair in pairs:
-        key = (
-            pair.assistant_id
-            if group_by == "assistant"
-            else pair.thread_id
-            if group_by == "thread"
-            else ""
-        )
+        key = group_key(pair, group_by)
         if key not in targets:
-            targets[key] = _dry_target(project, pair, group_by)
+            targets[key] = dry_target(project, pair, group_by)
         target = targets[key]
         summary.checked += 1
         stored = (
