@@ -117,15 +117,7 @@ def test_outsider_never_sees_tenant_a(method, template, body, tenant_a_objects, 
     response = _call(outsider.client(), method, path, _fill(body, tenant_a_objects))
     assert response.status_code != 500
     assert MARKER.encode() not in response.content
-    if "{" in template and template.startswith(
-        (
-            "/v1/skills/{skill}",
-            "/v1/patterns/{pattern}",
-            "/v1/documents/{",
-            "/v1/jobs/{",
-            "/v1/keys/{",
-        )
-    ):
+    if "{" in template:  # another tenant's object: indistinguishable from a missing one
         assert response.status_code == 404, (path, response.status_code, response.content[:200])
     if method == "POST" and template in ("/v1/evaluate", "/v1/outcomes"):
         assert response.status_code in (400, 200, 503)
