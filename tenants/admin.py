@@ -41,8 +41,8 @@ class ProjectAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Projects; the read path changes only through the audited cut-over (`engramia cutover`)."""
 
     scope_field = "id"
-    list_display = ["__str__", "name", "read_path", "embedding_model", "created_at"]
-    list_filter = ["read_path", "embedding_model", "tenant"]
+    list_display = ["__str__", "name", "read_path", "embedding_model", "llm_provider", "created_at"]
+    list_filter = ["read_path", "embedding_model", "llm_provider", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["slug", "name", "tenant__slug"]
     readonly_fields = ["read_path", "embedding_model", "created_at"]

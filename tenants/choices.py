@@ -36,3 +36,12 @@ class ReadPath(models.TextChoices):
     OPENAI = "openai", "OpenAI Assistants"
     DUAL = "dual", "Dual (write both, read OpenAI, compare)"
     ENGRAMIA = "engramia", "Engramia"
+
+
+class LLMChoice(models.TextChoices):
+    """A project's LLM judge: the deployment's (ENGRAMIA_LLM), a vendor, or none at all."""
+
+    DEFAULT = "", "Deployment default (ENGRAMIA_LLM)"
+    OPENAI = "openai", "OpenAI or OpenAI-compatible"
+    ANTHROPIC = "anthropic", "Anthropic"
+    NONE = "none", "None (judge disabled)"

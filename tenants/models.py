@@ -12,12 +12,16 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from tenants.choices import ReadPath, Role
+from tenants.choices import LLMChoice, ReadPath, Role
 from tenants.querysets import ProjectQuerySet, TenantQuerySet
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
     "Use 1-64 lowercase letters, digits and inner hyphens.",
+)
+llm_model_validator = RegexValidator(
+    r"^[\w.:/-]{1,100}$",
+    "A model name of at most 100 letters, digits and . : / _ - characters.",
 )
 
 
@@ -64,6 +68,18 @@ class Project(models.Model):
     embedding_model = models.CharField(max_length=100, default=default_embedding_model)
     read_path = models.CharField(max_length=16, choices=ReadPath.choices, default=ReadPath.ENGRAMIA)
     instructions = models.TextField(blank=True, default="")
+    # The LLM judge of this project; blank means the deployment's ENGRAMIA_LLM / ENGRAMIA_LLM_MODEL.
+    # Credentials and base URLs stay in the environment (secrets are never stored in the database).
+    llm_provider = models.CharField(
+        max_length=16, choices=LLMChoice.choices, blank=True, default=LLMChoice.DEFAULT
+    )
+    llm_model = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[llm_model_validator],
+        help_text="Blank: the vendor's default, or ENGRAMIA_LLM_MODEL for the deployment's vendor.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = ProjectQuerySet.as_manager()

@@ -68,7 +68,7 @@ def evaluate_operation(project: Project, actor: Any, data: Any) -> Result:
         )
     except LLMNotConfigured as exc:
         raise ServiceUnavailable(
-            f"No LLM judge is configured: {exc} (set ENGRAMIA_LLM and its API key)."
+            f"No LLM judge is configured: {exc}"
         ) from exc
     except LLMError as exc:
         raise ServiceUnavailable(f"The LLM judge failed: {exc}") from exc

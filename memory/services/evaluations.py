@@ -12,7 +12,7 @@ from django.utils import timezone
 from memory.choices import EvaluatorKind
 from memory.models import Evaluation, Pattern
 from memory.providers.judge import EvalResult, evaluate_solution, normalize_feedback
-from memory.providers.llm import LLMProvider, get_llm
+from memory.providers.llm import LLMNotConfigured, LLMProvider, get_llm
 from memory.ranking import RECENT_EVALUATIONS, aggregate_eval_score
 from tenants.models import Project
 
@@ -84,6 +84,20 @@ def record_outcome(
     return credited
 
 
+def llm_for(project: Project) -> LLMProvider:
+    """The project's LLM judge: its own vendor and model, else the deployment's (ENGRAMIA_LLM).
+
+    Raises LLMNotConfigured when the project (or, by default, the deployment) has none.
+    """
+    if project.llm_provider == "none":
+        raise LLMNotConfigured(
+            f"project {project.slug!r} has llm_provider 'none'; PATCH /v1/project with "
+            "llm_provider openai or anthropic (or blank for the deployment's ENGRAMIA_LLM) to "
+            "enable it"
+        )
+    return get_llm(project.llm_provider or None, project.llm_model or None)
+
+
 def evaluate_with_judge(
     *,
     project: Project,
@@ -95,8 +109,8 @@ def evaluate_with_judge(
     actor: Any = None,
     llm: LLMProvider | None = None,
 ) -> EvalResult:
-    """Grade a solution with the configured LLM judge; record it on the pattern when given."""
-    judge = llm or get_llm()
+    """Grade a solution with the project's LLM judge; record it on the pattern when given."""
+    judge = llm or llm_for(project)
     result = evaluate_solution(judge, task=task, code=code, output=output, num_evals=num_evals)
     if pattern is not None:
         add_evaluation(

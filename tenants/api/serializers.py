@@ -6,9 +6,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from memory.services.embedding import UnknownEmbeddingModel, resolve_embedding_model
 from tenants.api.strict import StrictSerializer
-from tenants.choices import ReadPath, Role
-from tenants.models import ApiKey, AuditEntry, Project
+from tenants.choices import LLMChoice, ReadPath, Role
+from tenants.models import ApiKey, AuditEntry, Project, llm_model_validator
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -18,7 +19,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["tenant", "slug", "name", "read_path", "embedding_model", "instructions"]
+        fields = [
+            "tenant",
+            "slug",
+            "name",
+            "read_path",
+            "embedding_model",
+            "instructions",
+            "llm_provider",
+            "llm_model",
+        ]
         read_only_fields = fields
 
 
@@ -28,14 +38,21 @@ class ProjectUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     instructions = serializers.CharField(max_length=100_000, required=False, allow_blank=True)
     read_path = serializers.ChoiceField(choices=ReadPath.choices, required=False)
+    llm_provider = serializers.ChoiceField(
+        choices=LLMChoice.choices, required=False, allow_blank=True
+    )
+    llm_model = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, validators=[llm_model_validator]
+    )
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=False)
-    embedding_model = serializers.CharField(required=False)
+    embedding_model = serializers.CharField(max_length=100, required=False)
 
     def validate_embedding_model(self, value: str) -> str:
-        raise serializers.ValidationError(
-            "The embedding model cannot be changed in place; re-embedding is a job.",
-            code="read_only",
-        )
+        """The stored spelling of a model this deployment can embed with (a change is a job)."""
+        try:
+            return resolve_embedding_model(value)
+        except UnknownEmbeddingModel as exc:
+            raise serializers.ValidationError(str(exc), code="unknown_model") from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "read_path" in attrs and not attrs.get("reason"):

@@ -71,7 +71,8 @@ class ProjectView(ScopedAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = self.project
-        changed = [field for field in ("name", "instructions") if field in data]
+        editable = ("name", "instructions", "llm_provider", "llm_model")
+        changed = [field for field in editable if field in data]
         for field in changed:
             setattr(project, field, data[field])
         if changed:

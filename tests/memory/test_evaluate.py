@@ -105,3 +105,58 @@ def test_unknown_pattern_is_a_400(editor, openai_judge):
         "/v1/evaluate", {"task": "t", "code": "c", "pattern_id": 999999}, format="json"
     )
     assert response.status_code == 400 and response.json()["errors"][0]["attr"] == "pattern_id"
+
+
+def test_project_picks_its_own_vendor_and_model_over_the_deployment(editor, owner, monkeypatch):
+    with FakeLLMServer(default=_verdict(7, "Fine.")) as fake:
+        # The deployment judges with OpenAI; this project asks for Claude.
+        monkeypatch.setenv("ENGRAMIA_LLM", "openai")
+        monkeypatch.setenv("ENGRAMIA_LLM_MODEL", "gpt-4.1-mini")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.anthropic_base_url)
+        patched = owner.client().patch(
+            "/v1/project",
+            {"llm_provider": "anthropic", "llm_model": "claude-judge-test"},
+            format="json",
+        )
+        assert patched.status_code == 200, patched.content
+        assert patched.json()["llm_provider"] == "anthropic"
+        response = editor.client().post(
+            "/v1/evaluate", {"task": "t", "code": "c", "num_evals": 1}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["evaluator"] == "llm:anthropic:claude-judge-test"
+        assert [request.path for request in fake.requests] == ["/v1/messages"]
+        assert fake.requests[0].body["model"] == "claude-judge-test"
+
+        # Blank goes back to the deployment's vendor and model.
+        owner.client().patch("/v1/project", {"llm_provider": "", "llm_model": ""}, format="json")
+        response = editor.client().post(
+            "/v1/evaluate", {"task": "t", "code": "c", "num_evals": 1}, format="json"
+        )
+        assert response.json()["evaluator"] == "llm:openai:gpt-4.1-mini"
+        assert fake.requests[-1].path.endswith("/chat/completions")
+
+
+def test_project_can_turn_its_judge_off(editor, owner, openai_judge):
+    owner.client().patch("/v1/project", {"llm_provider": "none"}, format="json")
+    response = editor.client().post("/v1/evaluate", {"task": "t", "code": "c"}, format="json")
+    assert response.status_code == 503
+    assert "llm_provider 'none'" in response.json()["errors"][0]["detail"]
+    assert openai_judge.requests == []
+
+
+def test_project_llm_settings_are_validated_and_need_admin(editor, owner):
+    for payload, attr in [
+        ({"llm_provider": "mistral"}, "llm_provider"),
+        ({"llm_model": "gpt 4; drop table"}, "llm_model"),
+        ({"llm_model": "x" * 101}, "llm_model"),
+    ]:
+        response = owner.client().patch("/v1/project", payload, format="json")
+        assert response.status_code == 400, payload
+        assert response.json()["errors"][0]["attr"] == attr
+    response = editor.client().patch("/v1/project", {"llm_provider": "none"}, format="json")
+    assert response.status_code == 403
+    assert owner.client().get("/v1/project").json()["llm_provider"] == ""

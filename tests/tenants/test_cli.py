@@ -34,6 +34,8 @@ def test_bootstrap_is_idempotent_and_issues_a_working_owner_key(db, capsys):
         "read_path": "engramia",
         "embedding_model": "hash:384",
         "instructions": "",
+        "llm_provider": "",
+        "llm_model": "",
     }
     assert client.patch("/v1/project", {"name": "ok"}, format="json").status_code == 200
 
