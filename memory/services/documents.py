@@ -42,9 +42,14 @@ def extract_text(data: bytes, *, name: str, content_type: str) -> str:
             from pypdf import PdfReader
 
             reader = PdfReader(io.BytesIO(data))
-            return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
         except Exception as exc:
             raise DocumentError(f"could not read the PDF: {exc}") from exc
+        if not text.strip():
+            raise DocumentError(
+                "the PDF has no text layer (a scanned image?); run OCR on it or upload its text"
+            )
+        return text
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -88,3 +88,44 @@ def test_documents_multipart_upload_and_bad_files(editor):
     empty = client.post("/v1/documents", {"name": "e", "text": "   "}, format="json")
     assert empty.status_code == 400
     assert Document.objects.count() == 1
+
+
+def test_pdf_upload_extracts_every_page_and_refuses_broken_or_textless_pdfs(editor):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.fakes.pdf import make_pdf
+
+    client = editor.client()
+    pdf = make_pdf(
+        [
+            ["Signing keys (the JWT ones) rotate every 90 days.", "Old keys stay valid a week."],
+            ["Refunds are processed within five business days."],
+        ]
+    )
+    response = client.post(
+        "/v1/documents",
+        {"file": SimpleUploadedFile("policy.pdf", pdf, content_type="application/pdf")},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    document = Document.objects.get(pk=response.json()["id"])
+    text = " ".join(Chunk.objects.filter(document=document).values_list("text", flat=True))
+    assert "rotate every 90 days" in text and "(the JWT ones)" in text
+    assert "within five business days" in text
+    recall = client.post(
+        "/v1/recall",
+        {"task": "how often do signing keys rotate", "include_documents": True},
+        format="json",
+    ).json()
+    assert recall["documents"][0]["document_id"] == document.pk
+
+    truncated = SimpleUploadedFile("broken.pdf", pdf[:200], content_type="application/pdf")
+    refused = client.post("/v1/documents", {"file": truncated}, format="multipart")
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["errors"][0]["attr"] == "file"
+    assert "PDF" in refused.json()["errors"][0]["detail"]
+    textless = SimpleUploadedFile("scan.pdf", make_pdf([[]]), content_type="application/pdf")
+    refused = client.post("/v1/documents", {"file": textless}, format="multipart")
+    assert refused.status_code == 400, refused.content
+    assert "no text layer" in refused.json()["errors"][0]["detail"]
+    assert Document.objects.count() == 1
