@@ -19,3 +19,11 @@ class EvaluatorKind(models.TextChoices):
     API = "api", "API client"
     AGENT_OUTCOME = "agent_outcome", "Agent run outcome"
     LLM = "llm", "LLM judge"
+
+
+class EmbeddedKind(models.TextChoices):
+    """What kind of row a staged re-embedding vector belongs to."""
+
+    PATTERN = "pattern", "Pattern"
+    CHUNK = "chunk", "Document chunk"
+    SKILL = "skill", "Skill"

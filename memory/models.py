@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from memory.choices import EmbeddedKind
 from memory.querysets import PatternQuerySet
 from tenants.models import Project
 from tenants.querysets import ProjectScopedQuerySet
@@ -159,3 +160,29 @@ class ImportUpload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.size} bytes)"
+
+
+class StagedEmbedding(models.Model):
+    """A vector made by a re-embedding job under the project's next model, not live until swapped.
+
+    Recall keeps reading the rows' own vectors (the project's current model) while the job fills
+    this table; one transaction then copies these into their rows and repoints the project.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=EmbeddedKind.choices)
+    object_id = models.BigIntegerField()
+    embedding_model = models.CharField(max_length=100)
+    text_hash = models.CharField(max_length=64, help_text="sha256 of the text embedded")
+    embedding = VectorField(dimensions=None)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind", "object_id"], name="staged_embedding_one_per_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} under {self.embedding_model}"

@@ -21,6 +21,8 @@ from memory.api.operations import (
     evaluate_operation,
     learn_operation,
 )
+from memory.providers.embeddings import EmbeddingError
+from memory.services.reembedding import REEMBED_KIND, reembed_project
 
 
 @contextmanager
@@ -91,3 +93,13 @@ def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
         )
     upload.delete()
     return summary.to_dict()
+
+
+@job_kind(REEMBED_KIND, timeout=6 * 3600, max_attempts=5)
+def reembed_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """PATCH /v1/project embedding_model: move the project's vectors to the new model."""
+    try:
+        return reembed_project(job, ctx)
+    except EmbeddingError as exc:
+        # Staged vectors and the checkpoint survive: the retry resumes where this one stopped.
+        raise TransientJobError(f"the embedding provider failed: {exc}") from exc

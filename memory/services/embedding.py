@@ -6,15 +6,46 @@ import hashlib
 import re
 import unicodedata
 
-from memory.providers.embeddings import Embedder, get_embedder
+from memory.providers.embeddings import Embedder, EmbeddingError, get_embedder
 from tenants.models import Project
 
 _SPACE = re.compile(r"\s+")
+# pgvector stores at most 16,000 dimensions in a `vector` column.
+MAX_EMBEDDING_DIMENSIONS = 16_000
+MAX_MODEL_NAME_LENGTH = 100  # Project/Pattern/Chunk.embedding_model
+
+
+class UnknownEmbeddingModel(ValueError):
+    """A model name that no embedder answers to, or whose embedder is not configured here."""
 
 
 def embedder_for(project: Project) -> Embedder:
     """The embedder pinned by the project (its vectors all share this model)."""
     return get_embedder(project.embedding_model)
+
+
+def resolve_embedding_model(name: str) -> str:
+    """The stored name of the embedder called name, which must load here (keys, packages).
+
+    Accepts every spelling ENGRAMIA_EMBEDDINGS and stored vectors use: `local`, `hash`,
+    `hash:<dimensions>`, `openai`, `openai:<model>`, `local:all-MiniLM-L6-v2`.
+    """
+    if not name or not name.strip():
+        raise UnknownEmbeddingModel("name an embedding model, e.g. 'local' or 'hash:384'")
+    try:
+        embedder = get_embedder(name.strip())
+    except EmbeddingError as exc:
+        raise UnknownEmbeddingModel(str(exc)) from exc
+    if embedder.dimensions > MAX_EMBEDDING_DIMENSIONS:
+        raise UnknownEmbeddingModel(
+            f"{embedder.name} makes {embedder.dimensions}-d vectors; pgvector stores at most "
+            f"{MAX_EMBEDDING_DIMENSIONS}"
+        )
+    if len(embedder.name) > MAX_MODEL_NAME_LENGTH:
+        raise UnknownEmbeddingModel(
+            f"embedding model names are at most {MAX_MODEL_NAME_LENGTH} characters"
+        )
+    return embedder.name
 
 
 def normalize_task(task: str) -> str:

@@ -95,6 +95,7 @@ def learn_pattern(
                 output=output,
                 eval_score=eval_score,
                 vector=vector,
+                model_name=embedder.name,
                 digest=digest,
                 actor=actor,
                 evaluator=evaluator,
@@ -135,6 +136,7 @@ def _replace_if_better(
     output: str,
     eval_score: float | None,
     vector: list[float],
+    model_name: str,
     digest: str,
     actor: Any,
     evaluator: str,
@@ -148,7 +150,8 @@ def _replace_if_better(
     if not better:
         return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
     existing.task, existing.code, existing.output = task, code, output or ""
-    existing.task_hash, existing.embedding = digest, vector
+    # The model travels with the vector: a re-embedding sweep finds it if the project moved on.
+    existing.task_hash, existing.embedding, existing.embedding_model = digest, vector, model_name
     if metadata:
         existing.metadata = {**existing.metadata, **metadata}
     if run_id:

@@ -15,7 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engramia_site.api_errors import ServiceUnavailable
+from engramia_site.api_errors import Conflict, ServiceUnavailable
+from jobs.api.async_support import accepted
+from memory.services.reembedding import ReembeddingInProgress, start_reembedding
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
@@ -65,12 +67,23 @@ class ProjectView(ScopedAPIView):
     def get(self, request: Request) -> Response:
         return Response(ProjectSerializer(self.project).data)
 
-    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    @extend_schema(
+        request=ProjectUpdateSerializer, responses={200: ProjectSerializer, 202: dict, 409: dict}
+    )
     def patch(self, request: Request) -> Response:
         serializer = ProjectUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = self.project
+        job = None
+        if "embedding_model" in data:
+            # First: a refused change (409) must leave the other fields unchanged too.
+            try:
+                job = start_reembedding(
+                    project=project, embedding_model=data["embedding_model"], actor=request.user
+                )
+            except ReembeddingInProgress as exc:
+                raise Conflict(str(exc)) from None
         editable = ("name", "instructions", "llm_provider", "llm_model")
         changed = [field for field in editable if field in data]
         for field in changed:
@@ -79,6 +92,11 @@ class ProjectView(ScopedAPIView):
             project.save(update_fields=changed)
         if "read_path" in data and data["read_path"] != project.read_path:
             set_read_path(project=project, read_path=data["read_path"], reason=data["reason"])
+        if job is not None:
+            # A new model is a re-embedding job; the project shows it once the job has swapped.
+            response = accepted(job)
+            response.data["project"] = ProjectSerializer(project).data
+            return response
         return Response(ProjectSerializer(project).data)
 
 

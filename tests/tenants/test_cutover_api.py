@@ -26,7 +26,8 @@ def test_read_path_change_needs_a_reason_and_is_audited_with_actor(owner):
     assert audit[0]["actor"] == owner.user.email and audit[0]["reason"] == "start dual-write"
 
 
-def test_embedding_model_cannot_be_patched(owner):
+def test_embedding_model_must_name_a_usable_model(owner):
+    # A usable one starts a re-embedding job: tests/memory/test_reembed.py.
     response = owner.client().patch("/v1/project", {"embedding_model": "openai:x"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "embedding_model"
