@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any
 
 from django.contrib.auth.models import Permission
@@ -52,7 +53,7 @@ def revoke_roles(user: Any, scope: Tenant | Project) -> None:
         TenantUserObjectPermission.objects.filter(user=user, content_object=scope).delete()
 
 
-def _highest(codenames: set[str], prefix: str) -> Role | None:
+def _highest(codenames: Set[str], prefix: str) -> Role | None:
     held = [role for role in ROLE_ORDER if f"{prefix}{role.value}" in codenames]
     return held[-1] if held else None
 
@@ -81,6 +82,14 @@ def effective_role(user: Any, project: Project) -> Role | None:
     tenant_codes = TenantUserObjectPermission.objects.filter(
         user_id=user.pk, content_object_id=project.tenant_id
     ).values_list("permission__codename", flat=True)
-    codenames = set(project_codes.union(tenant_codes))
+    return role_from_codenames(user, set(project_codes.union(tenant_codes)))
+
+
+def role_from_codenames(user: Any, codenames: Set[str]) -> Role | None:
+    """The higher of the project and tenant roles among user's codenames on a project and tenant."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.OWNER
     roles = [r for r in (_highest(codenames, "project_"), _highest(codenames, "tenant_")) if r]
     return max(roles, key=lambda r: r.rank) if roles else None

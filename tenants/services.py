@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants.choices import ReadPath, Role
+from tenants.choices import ReadPath, Role, lower_role
+from tenants.keyscope import KeyScope, load_key_scope
 from tenants.models import ApiKey, Membership, Project, Tenant, slug_validator
 from tenants.roles import effective_role, grant_role, revoke_roles
 
@@ -161,18 +162,20 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
     return key
 
 
-def authenticate_api_key(secret: str) -> ApiKey | None:
-    """The active key whose secret this is, or None; records last use at most once a minute."""
+def authenticate_api_key(secret: str, project_slug: str = "") -> KeyScope | None:
+    """The active key whose secret this is, with the project it acts on; None if not valid.
+
+    One query (`tenants.keyscope`) fetches the key, its user and tenant, the project (the key's
+    own, else the one named by project_slug) and the user's roles there. Last use is recorded
+    at most once a minute.
+    """
     if not secret.startswith(KEY_PREFIX) or secret.count("_") < 2:
         return None
     prefix = secret[len(KEY_PREFIX) :].split("_", 1)[0]
-    key = (
-        ApiKey.objects.select_related("user", "tenant", "project", "project__tenant")
-        .filter(prefix=prefix)
-        .first()
-    )
-    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(secret)):
+    scope = load_key_scope(prefix, project_slug)
+    if scope is None or not hmac.compare_digest(scope.key.key_hash, hash_api_key(secret)):
         return None
+    key = scope.key
     if not key.is_active or not key.user.is_active:
         return None
     now = timezone.now()
@@ -180,7 +183,7 @@ def authenticate_api_key(secret: str) -> ApiKey | None:
         # A plain UPDATE: usage bookkeeping is not an audited change.
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    return key
+    return scope
 
 
 @transaction.atomic
@@ -235,8 +238,9 @@ def key_role_on_project(key: ApiKey, project: Project) -> Role | None:
         return None
     if key.project_id is not None and key.project_id != project.pk:
         return None
-    user_role = effective_role(key.user, project)
-    if user_role is None:
-        return None
-    key_role = Role(key.role)
-    return key_role if key_role.rank <= user_role.rank else user_role
+    return cap_by_key(key, effective_role(key.user, project))
+
+
+def cap_by_key(key: ApiKey, user_role: Role | None) -> Role | None:
+    """What the key may do: its user's role there, capped by the key's own role."""
+    return None if user_role is None else lower_role(Role(key.role), user_role)

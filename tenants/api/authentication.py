@@ -10,6 +10,9 @@ from rest_framework.request import Request
 from engramia_site.request_context import set_request_actor
 from tenants.services import authenticate_api_key
 
+PROJECT_HEADER = "X-Engramia-Project"
+PROJECT_META = "HTTP_" + PROJECT_HEADER.upper().replace("-", "_")
+
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer eng_...`; missing, malformed, revoked or expired keys answer 401."""
@@ -25,9 +28,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: expected 'Bearer <api key>'."
             )
-        key = authenticate_api_key(parts[1])
-        if key is None:
+        # The project header is resolved in the same query as the key (see tenants.keyscope);
+        # the scoped views check it (tenants.api.base).
+        named = request.META.get(PROJECT_META, "").strip()
+        scope = authenticate_api_key(parts[1], named)
+        if scope is None:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+        key = scope.key
+        key.scope = scope  # type: ignore[attr-defined]
         set_request_actor(key.user, key.name)
         return key.user, key
 

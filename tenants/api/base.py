@@ -14,11 +14,13 @@ from rest_framework import exceptions, generics, viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from tenants.api.authentication import PROJECT_HEADER
 from tenants.choices import Role
+from tenants.keyscope import KeyScope
 from tenants.models import ApiKey, Project
-from tenants.services import key_role_on_project
+from tenants.roles import role_from_codenames
+from tenants.services import cap_by_key
 
-PROJECT_HEADER = "X-Engramia-Project"
 DEFAULT_ROLES = {
     "GET": Role.READER,
     "HEAD": Role.READER,
@@ -30,8 +32,9 @@ DEFAULT_ROLES = {
 }
 
 
-def resolve_project(request: Request, key: ApiKey) -> Project:
+def resolve_project(request: Request, scope: KeyScope) -> Project:
     """The project a request acts on: the key's own, or the header's for a tenant-wide key."""
+    key = scope.key
     named = request.headers.get(PROJECT_HEADER, "").strip()
     if key.project_id is not None:
         assert key.project is not None
@@ -42,12 +45,9 @@ def resolve_project(request: Request, key: ApiKey) -> Project:
         raise exceptions.ValidationError(
             {PROJECT_HEADER: ["A tenant-wide key must name the project in this header."]}
         )
-    project = (
-        Project.objects.select_related("tenant").filter(tenant_id=key.tenant_id, slug=named).first()
-    )
-    if project is None:
+    if scope.project is None:
         raise exceptions.NotFound(f"Project {named!r} is not visible to this key.")
-    return project
+    return scope.project
 
 
 class ScopedViewMixin:
@@ -67,10 +67,11 @@ class ScopedViewMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         key = request.auth
-        if not isinstance(key, ApiKey):
+        scope = getattr(key, "scope", None)
+        if not isinstance(key, ApiKey) or not isinstance(scope, KeyScope):
             raise exceptions.NotAuthenticated()
-        self.project = resolve_project(request, key)
-        role = key_role_on_project(key, self.project)
+        self.project = resolve_project(request, scope)
+        role = cap_by_key(key, role_from_codenames(key.user, scope.codenames))
         if role is None:
             raise exceptions.NotFound("Project not found.")
         self.role = role

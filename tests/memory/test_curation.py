@@ -19,7 +19,7 @@ def test_list_filters_and_paginates(owner, django_assert_num_queries):
             eval_score=index % 10,
         )
     client.get("/v1/patterns")
-    with django_assert_num_queries(4):  # key, roles, count, page: no per-row queries
+    with django_assert_num_queries(3):  # key with project and roles, count, page: no per-row
         page = client.get("/v1/patterns", {"page_size": 5}).json()
     assert page["count"] == 12 and len(page["results"]) == 5 and page["next"]
     assert all(
