@@ -453,7 +453,7 @@ class Bench:
         count = self.sql("SELECT count(*) FROM memory_pattern")[0][0]
         if args.reuse and tenant.name == fingerprint and count == total:
             print("  --reuse: the table already holds this dataset; not reseeding")
-            return {"reused": True}
+            return {"reused": True, **self.sync_project_indexes()}
         Tenant.objects.filter(pk=tenant.pk).update(name="bench (seeding)")
 
         rows: list[tuple[int, str]] = []
@@ -467,7 +467,13 @@ class Bench:
 
         timings: dict[str, Any] = {}
         self.sql("TRUNCATE memory_pattern CASCADE")
+        from memory.services.indexes import PROJECT_INDEX_PREFIX
+
         indexes = self.hnsw_indexes()
+        # Projects' own indexes are rebuilt by sync_project_indexes below, as in production.
+        for name in [name for name in indexes if name.startswith(PROJECT_INDEX_PREFIX)]:
+            self.sql(f"DROP INDEX {name}")
+            del indexes[name]
         self._index_file.write_text(json.dumps(indexes))
         for name in indexes:
             self.sql(f"DROP INDEX {name}")
@@ -530,30 +536,34 @@ class Bench:
             f"{timings['index_s']:.1f} s (maintenance_work_mem 1GB), VACUUM ANALYZE "
             f"{timings['vacuum_analyze_s']:.1f} s"
         )
+        timings.update(self.sync_project_indexes())
         return timings
+
+    def sync_project_indexes(self) -> dict[str, Any]:
+        """Give projects above the exact-search size their own index (memory.services.indexes)."""
+        from memory.services.indexes import sync_project_indexes
+
+        started = time.perf_counter()
+        report = sync_project_indexes()
+        elapsed = time.perf_counter() - started
+        if report.created or report.dropped:
+            print(
+                f"  project indexes (sync_project_indexes): built {len(report.created)}, dropped "
+                f"{len(report.dropped)}, kept {len(report.kept)} in {elapsed:.1f} s"
+            )
+        return {"project_indexes": report.to_dict(), "project_index_s": elapsed}
 
     # -- query building and replay --
 
     def candidates_sql(self, project: Any, vector: list[float], *, hnsw: bool) -> tuple[str, Any]:
-        """The candidate SELECT of recall.py's exact or HNSW path (built the same way)."""
-        from django.db.models.functions import Cast
-        from pgvector.django import CosineDistance, VectorField
+        """recall.py's own statement: its exact search alone, or its HNSW branch.
 
-        from memory.models import Pattern
-
+        The exact statement is the one recall.py uses for a model without an index (no size
+        probe); threshold -1 sends any scope to the HNSW branch (its probe reads no row).
+        """
         window = max(self.recall.MIN_CANDIDATES, LIMIT * self.recall.CANDIDATE_FACTOR)
-        column: Any = (
-            Cast("embedding", VectorField(dimensions=self.dimensions)) if hnsw else "embedding"
-        )
-        queryset = (
-            Pattern.objects.filter(
-                project_id=project.pk, archived=False, embedding_model=self.model
-            )
-            .annotate(distance=CosineDistance(column, vector))
-            .only(*self.recall.RECALL_FIELDS)
-            .order_by("distance")[:window]
-        )
-        return queryset.query.sql_with_params()
+        sql = self.recall.search_statement(self.dimensions if hnsw else None, False)
+        return sql, self.recall.search_params(project.pk, self.model, vector, window, threshold=-1)
 
     def run_candidates(
         self,
@@ -590,7 +600,7 @@ class Bench:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
             elapsed = ms_since(started)
-        distance_at = len(rows[0]) - 1 if rows else 0
+        distance_at = len(rows[0]) - 2 if rows else 0  # (..., distance, strategy)
         # relaxed_order may return a page slightly out of order; the service re-sorts too.
         ordered = sorted(rows, key=lambda row: row[distance_at])
         return elapsed, [row[0] for row in ordered], path

@@ -10,7 +10,11 @@ class MemoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from memory.audit import register_memory_models
+        from memory.services.recall import configure_connection
 
         register_memory_models()
+        connection_created.connect(configure_connection, dispatch_uid="memory.hnsw_session")
         import memory.tasks  # noqa: F401  (registers the memory job kinds)

@@ -67,9 +67,7 @@ def evaluate_operation(project: Project, actor: Any, data: Any) -> Result:
             actor=actor,
         )
     except LLMNotConfigured as exc:
-        raise ServiceUnavailable(
-            f"No LLM judge is configured: {exc}"
-        ) from exc
+        raise ServiceUnavailable(f"No LLM judge is configured: {exc}") from exc
     except LLMError as exc:
         raise ServiceUnavailable(f"The LLM judge failed: {exc}") from exc
     return status.HTTP_200_OK, {

@@ -99,28 +99,6 @@ class RecallSerializer(StrictSerializer):
     include_documents = serializers.BooleanField(default=False)
 
 
-class MatchSerializer(serializers.Serializer):
-    """One recall match."""
-
-    pattern_id = serializers.IntegerField()
-    task = serializers.CharField()
-    code = serializers.CharField()
-    output = serializers.CharField()
-    similarity = serializers.FloatField()
-    eval_score = serializers.FloatField(allow_null=True)
-    score = serializers.FloatField()
-    reuse_tier = serializers.CharField()
-    source = serializers.CharField()  # type: ignore[assignment]
-    run_id = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        if instance.explain is not None:
-            data["explain"] = instance.explain
-        return data
-
-
 class PatternSerializer(serializers.ModelSerializer):
     """A stored pattern as listed and shown."""
 

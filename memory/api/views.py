@@ -27,7 +27,6 @@ from memory.api.serializers import (
     EvaluateSerializer,
     EvaluationCreateSerializer,
     LearnSerializer,
-    MatchSerializer,
     OutcomeSerializer,
     PatternSerializer,
     PatternUpdateSerializer,
@@ -46,6 +45,7 @@ from memory.services import (
     update_pattern,
 )
 from memory.services.documents import DocumentError, extract_text
+from memory.services.recall import Match
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
 
@@ -122,6 +122,29 @@ class AgingView(AsyncOperationView):
         return super().post(request)
 
 
+_MATCH_FIELDS = (
+    "pattern_id",
+    "task",
+    "code",
+    "output",
+    "similarity",
+    "eval_score",
+    "score",
+    "reuse_tier",
+    "source",
+    "run_id",
+    "created_at",
+)
+
+
+def _match_body(match: Match) -> dict[str, Any]:
+    """A recall match as JSON (the renderer writes datetimes as ISO 8601, UTC as Z)."""
+    body = {name: getattr(match, name) for name in _MATCH_FIELDS}
+    if match.explain is not None:
+        body["explain"] = match.explain
+    return body
+
+
 class RecallView(ScopedAPIView):
     """POST /v1/recall: read-only."""
 
@@ -135,7 +158,7 @@ class RecallView(ScopedAPIView):
             result = recall_patterns(project=self.project, **serializer.validated_data)
         except EmbeddingError as exc:
             raise ServiceUnavailable(f"The embedding provider failed: {exc}") from exc
-        body: dict[str, Any] = {"matches": MatchSerializer(result.matches, many=True).data}
+        body: dict[str, Any] = {"matches": [_match_body(match) for match in result.matches]}
         if serializer.validated_data["include_documents"]:
             body["documents"] = [vars(match) for match in result.documents]
         return Response(body)

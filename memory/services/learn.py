@@ -18,6 +18,7 @@ from memory.choices import EvaluatorKind, OnDuplicate
 from memory.models import Evaluation, Pattern
 from memory.services.embedding import embedder_for, normalize_task, pattern_text, task_hash
 from memory.services.evaluations import add_evaluation, refresh_eval_score
+from memory.services.indexes import request_project_index
 from memory.services.recall import nearest_patterns
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry, Project
@@ -38,8 +39,11 @@ class LearnResult:
 
 def _find_duplicate(
     project: Project, task: str, digest: str, vector: list[float]
-) -> Pattern | None:
-    """A live pattern in the project with the same normalized task or a near-identical vector."""
+) -> tuple[Pattern | None, str]:
+    """A live pattern in the project with the same normalized task or a near-identical vector.
+
+    Also returns the search path, "hnsw" meaning the project is above the exact-search size.
+    """
     same_task = (
         Pattern.objects.for_project(project)
         .filter(archived=False)
@@ -48,13 +52,13 @@ def _find_duplicate(
         .first()
     )
     if same_task is not None:
-        return same_task
+        return same_task, ""
     # The same scoped search recall uses: exact in small projects, HNSW in large ones.
-    candidates, _ = nearest_patterns(project, project.embedding_model, vector, window=1)
+    candidates, strategy = nearest_patterns(project, project.embedding_model, vector, window=1)
     nearest = candidates[0] if candidates else None
-    if nearest is not None and 1.0 - nearest.distance >= NEAR_DUPLICATE_SIMILARITY:  # type: ignore[attr-defined]
-        return nearest
-    return None
+    if nearest is not None and 1.0 - nearest.distance >= NEAR_DUPLICATE_SIMILARITY:
+        return Pattern.objects.get(pk=nearest.id), strategy
+    return None, strategy
 
 
 def learn_pattern(
@@ -84,7 +88,7 @@ def learn_pattern(
     digest = task_hash(task)
     evaluator = evaluator or (EvaluatorKind.IMPORT if source == "import" else EvaluatorKind.API)
     with transaction.atomic():
-        duplicate = _find_duplicate(project, task, digest, vector)
+        duplicate, strategy = _find_duplicate(project, task, digest, vector)
         if duplicate is not None and on_duplicate == OnDuplicate.SKIP:
             return LearnResult(duplicate.pk, stored=False, duplicate_of=duplicate.pk)
         if duplicate is not None and on_duplicate == OnDuplicate.REPLACE_WITH_BETTER:
@@ -125,6 +129,8 @@ def learn_pattern(
             return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
         if eval_score is not None:
             add_evaluation(pattern=pattern, score=eval_score, evaluator=evaluator, actor=actor)
+        if strategy == "hnsw":  # a large project: make sure its own index is there or coming
+            request_project_index(project, embedder.name)
     return LearnResult(pattern.pk, stored=True, duplicate_of=duplicate.pk if duplicate else None)
 
 
@@ -256,6 +262,8 @@ def learn_patterns_bulk(
             insert(pending[0], pending[1])
             if progress is not None:
                 progress(pending[2], len(items))
+    if result.imported:
+        request_project_index(project, embedder.name)
     return result
 
 
