@@ -22,6 +22,7 @@ from memory.api.operations import (
     learn_operation,
 )
 from memory.providers.embeddings import EmbeddingError
+from memory.services.indexes import INDEX_KIND, sync_project_indexes
 from memory.services.reembedding import REEMBED_KIND, reembed_project
 
 
@@ -103,3 +104,13 @@ def reembed_job(job: Any, ctx: Any) -> dict[str, Any]:
     except EmbeddingError as exc:
         # Staged vectors and the checkpoint survive: the retry resumes where this one stopped.
         raise TransientJobError(f"the embedding provider failed: {exc}") from exc
+
+
+@job_kind(INDEX_KIND, timeout=6 * 3600, max_attempts=3)
+def project_index_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """Build (or drop) the project's own HNSW index; queued by learn in a large project."""
+    report = sync_project_indexes(project_id=job.project_id)
+    if report.skipped:
+        # Another sync holds the lock; it may be building a different project's index.
+        raise TransientJobError(report.skipped)
+    return report.to_dict()

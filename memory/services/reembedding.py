@@ -25,6 +25,7 @@ from memory.choices import EmbeddedKind
 from memory.models import Chunk, Pattern, StagedEmbedding
 from memory.providers.embeddings import Embedder, EmbeddingError, get_embedder
 from memory.services.embedding import pattern_text, resolve_embedding_model
+from memory.services.indexes import request_project_index
 from skills.models import Skill
 from skills.services import embedding_text
 from tenants.models import Project
@@ -307,6 +308,10 @@ def reembed_project(job: Job, ctx: JobContext) -> dict[str, Any]:
             raise
         result["embedded_at_swap"], result["switched"] = _swap(job, embedder)
     result["swept"] = _sweep(project.pk, embedder)
+    # A large project's own HNSW index is per model: its index job drops the old one and
+    # builds the new one.
+    index_job = request_project_index(project, embedder.name)
+    result["index_job"] = index_job.pk if index_job is not None else None
     finished = max(ctx.done, ctx.total or 0)
     ctx.progress(finished, finished)
     return result

@@ -1,0 +1,166 @@
+"""Large projects get their own HNSW index; recall uses it; sync keeps the set right."""
+
+import json
+import random
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from jobs.models import Job
+from jobs.services import run_job_inline
+from memory.models import Pattern
+from memory.services import learn_pattern, recall_patterns
+from memory.services import recall as recall_module
+from memory.services.embedding import embedder_for
+from memory.services.indexes import (
+    INDEX_KIND,
+    existing_project_indexes,
+    project_index_name,
+    sync_project_indexes,
+)
+from tenants.services import ensure_project
+
+# Concurrent index builds cannot run inside the test's transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THRESHOLD = 30
+WORDS = "alpha beta gamma delta sigma omega kappa theta zeta csv json parse render deploy queue"
+
+
+@pytest.fixture(autouse=True)
+def small_threshold(monkeypatch):
+    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+    yield
+    with connection.cursor() as cursor:  # DDL outlives the test's table flush
+        for name in existing_project_indexes():
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def _fill(project, count, seed):
+    rng = random.Random(seed)
+    words = WORDS.split()
+    embedder = embedder_for(project)
+    tasks = [" ".join(rng.choice(words) for _ in range(6)) + f" #{i}" for i in range(count)]
+    Pattern.objects.bulk_create(
+        Pattern(
+            project=project,
+            task=text,
+            code="c",
+            task_hash=f"{seed}-{index}",
+            embedding=vector,
+            embedding_model=embedder.name,
+        )
+        for index, (text, vector) in enumerate(
+            zip(tasks, embedder.embed_documents(tasks), strict=True)
+        )
+    )
+
+
+def _plan_indexes(project, task):
+    embedder = embedder_for(project)
+    statement = recall_module.search_statement(384, False)
+    params = recall_module.search_params(project.pk, embedder.name, embedder.embed_query(task), 40)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return plan
+
+
+def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkeypatch):
+    big = ensure_project("bigco", "main")
+    other = ensure_project("otherco", "main")
+    small = ensure_project("smallco", "main")
+    _fill(big, 200, 1)
+    _fill(other, 80, 2)
+    _fill(small, 10, 3)
+    big_index = project_index_name(big.pk, big.embedding_model)
+
+    report = sync_project_indexes()
+    assert sorted(report.created) == sorted(
+        [big_index, project_index_name(other.pk, other.embedding_model)]
+    )
+    found = existing_project_indexes()
+    assert set(found) == set(report.created) and all(index.valid for index in found.values())
+
+    query = "parse json deploy queue"
+    plan = _plan_indexes(big, query)
+    hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
+    scan = next(line for line in hnsw_branch.splitlines() if "Index Scan using" in line)
+    assert f"Index Scan using {big_index} " in scan and "never executed" not in scan
+    result = recall_patterns(project=big, task=query, limit=10)
+    assert result.strategy == "hnsw"
+    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
+    exact = recall_patterns(project=big, task=query, limit=10)
+    assert exact.strategy == "exact"
+    assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in exact.matches]
+
+    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+    again = sync_project_indexes()
+    assert again.created == [] and again.dropped == [] and len(again.kept) == 2
+
+
+def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis():
+    big = ensure_project("bigco", "main")
+    gone = ensure_project("goneco", "main")
+    _fill(big, 60, 1)
+    _fill(gone, 60, 2)
+    assert len(sync_project_indexes().created) == 2
+    big_index = project_index_name(big.pk, big.embedding_model)
+    gone_index = project_index_name(gone.pk, gone.embedding_model)
+
+    # Below the threshold but above half of it: kept, so a hovering project is not rebuilt.
+    live = list(Pattern.objects.filter(project=big).values_list("pk", flat=True))
+    Pattern.objects.filter(pk__in=live[:40]).update(archived=True)  # 20 live: 20 >= 15
+    gone.delete()
+    report = sync_project_indexes()
+    assert report.kept == [big_index]
+    assert report.dropped == [gone_index]
+
+    Pattern.objects.filter(pk__in=live[:50]).update(archived=True)  # 10 live: < 15
+    assert sync_project_indexes().dropped == [big_index]
+    assert existing_project_indexes() == {}
+
+
+def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
+    big = ensure_project("bigco", "main")
+    _fill(big, 60, 1)
+    name = sync_project_indexes().created[0]
+    with connection.cursor() as cursor:  # what a cancelled CREATE INDEX CONCURRENTLY leaves
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
+        )
+    assert existing_project_indexes()[name].valid is False
+    report = sync_project_indexes()
+    assert report.dropped == [name] and report.created == [name]
+    assert existing_project_indexes()[name].valid is True
+
+
+def test_learning_into_a_large_project_queues_its_index_once():
+    big = ensure_project("bigco", "main")
+    _fill(big, 40, 1)
+    learn_pattern(project=big, task="deploy the queue workers with a canary", code="c")
+    jobs = Job.objects.filter(project=big, kind=INDEX_KIND)
+    assert jobs.count() == 1
+    learn_pattern(project=big, task="render json for the dashboard", code="c")
+    assert jobs.count() == 1  # one is already on its way
+    finished = run_job_inline(jobs.get())
+    assert finished.status == "succeeded", finished.error
+    assert finished.result["created"] == [project_index_name(big.pk, big.embedding_model)]
+    learn_pattern(project=big, task="parse csv exports nightly", code="c")
+    assert jobs.count() == 1  # the index exists now
+
+    small = ensure_project("smallco", "main")
+    learn_pattern(project=small, task="deploy the queue workers with a canary", code="c")
+    assert not Job.objects.filter(project=small, kind=INDEX_KIND).exists()
+
+
+def test_sync_indexes_command(capsys):
+    big = ensure_project("bigco", "main")
+    _fill(big, 60, 1)
+    call_command("sync_indexes", "--project", "bigco/main", "--json")
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["created"] == [project_index_name(big.pk, "hash:384")]
+    assert "building" in captured.err
+    call_command("sync_indexes")
+    assert "built 0, dropped 0, kept 1 project indexes" in capsys.readouterr().out
