@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 NEUTRAL_SCORE = 5.0
 RECENT_EVALUATIONS = 10
@@ -60,9 +60,8 @@ def reuse_tier(similarity: float) -> str:
     return "fresh"
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """One candidate's score and the factors that made it."""
+class Ranked(NamedTuple):
+    """One candidate's score and the factors that made it (a tuple: recall ranks 40 a query)."""
 
     similarity: float
     eval_multiplier: float

@@ -217,11 +217,15 @@ def recall_patterns(
     rows, strategy = nearest_patterns(project, embedder.name, vector, window, source)
     scored: list[tuple[float, float, Candidate, Ranked, float | None]] = []
     for row in rows:
-        effective = decayed_eval_score(row.eval_score, _age_days(row.last_evaluated, now_epoch))
+        effective = (
+            None
+            if row.eval_score is None
+            else decayed_eval_score(row.eval_score, _age_days(row.last_evaluated, now_epoch))
+        )
         ranked = rank(
             distance=row.distance,
             eval_score=effective,
-            age_days=_age_days(row.created, now_epoch),
+            age_days=_age_days(row.created, now_epoch) if recency_weight else 0.0,
             eval_weighted=eval_weighted,
             recency_weight=recency_weight,
         )
