@@ -1111,8 +1111,13 @@ class Bench:
         projects of 1k+ rows, then restore the migration's index."""
         import re
 
+        from memory.services.indexes import PROJECT_INDEX_PREFIX
+
+        # The shared index of the model; projects with their own index do not use it.
         name, original = next(
-            (n, d) for n, d in self.hnsw_indexes().items() if f"'{self.model}'" in d
+            (n, d)
+            for n, d in self.hnsw_indexes().items()
+            if f"'{self.model}'" in d and not n.startswith(PROJECT_INDEX_PREFIX)
         )
         report["index_variants"] = {}
         for variant in self.args.index_variants:
