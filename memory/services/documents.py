@@ -11,7 +11,7 @@ from django.db import transaction
 from pgvector.django import CosineDistance
 
 from memory.models import Chunk, Document
-from memory.services.embedding import embedder_for
+from memory.services.embedding import embed_in_current_model, embedder_for
 from tenants.models import Project
 
 CHUNK_CHARS = 1200
@@ -100,6 +100,7 @@ def add_document(
     chunks = chunk_text(text)
     embedder = embedder_for(project)
     vectors = embedder.embed_documents(chunks)
+    embedder, vectors = embed_in_current_model(project, chunks, embedder, vectors)
     document = Document.objects.create(
         project=project,
         name=name,

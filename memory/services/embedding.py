@@ -6,6 +6,8 @@ import hashlib
 import re
 import unicodedata
 
+from django.db import connection
+
 from memory.providers.embeddings import Embedder, EmbeddingError, get_embedder
 from tenants.models import Project
 
@@ -22,6 +24,32 @@ class UnknownEmbeddingModel(ValueError):
 def embedder_for(project: Project) -> Embedder:
     """The embedder pinned by the project (its vectors all share this model)."""
     return get_embedder(project.embedding_model)
+
+
+def embed_in_current_model(
+    project: Project, texts: list[str], embedder: Embedder, vectors: list[list[float]]
+) -> tuple[Embedder, list[list[float]]]:
+    """Make vectors computed before this transaction fit the project's model as it is now.
+
+    Call inside the transaction that stores them. It reads the project's model with a
+    FOR KEY SHARE lock, so a re-embedding job's swap (which locks the row FOR UPDATE) either
+    waits for this transaction and then finds its rows, or has committed already, in which case
+    the texts are embedded again with the new model here. No row is left on the old model.
+    """
+    # The ORM has no FOR KEY SHARE; FOR UPDATE would serialise every learn in the project.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT embedding_model FROM {Project._meta.db_table} WHERE id = %s "  # noqa: S608
+            "FOR KEY SHARE",
+            [project.pk],
+        )
+        row = cursor.fetchone()
+    model = row[0] if row else embedder.name
+    if model == embedder.name:
+        return embedder, vectors
+    project.embedding_model = model
+    embedder = get_embedder(model)
+    return embedder, embedder.embed_documents(texts)
 
 
 def resolve_embedding_model(name: str) -> str:

@@ -16,7 +16,14 @@ from psycopg.types.json import Jsonb
 
 from memory.choices import EvaluatorKind, OnDuplicate
 from memory.models import Evaluation, Pattern
-from memory.services.embedding import embedder_for, normalize_task, pattern_text, task_hash
+from memory.providers.embeddings import get_embedder
+from memory.services.embedding import (
+    embed_in_current_model,
+    embedder_for,
+    normalize_task,
+    pattern_text,
+    task_hash,
+)
 from memory.services.evaluations import add_evaluation, refresh_eval_score
 from memory.services.indexes import request_project_index
 from memory.services.recall import nearest_patterns
@@ -88,6 +95,9 @@ def learn_pattern(
     digest = task_hash(task)
     evaluator = evaluator or (EvaluatorKind.IMPORT if source == "import" else EvaluatorKind.API)
     with transaction.atomic():
+        embedder, (vector,) = embed_in_current_model(
+            project, [pattern_text(task)], embedder, [vector]
+        )
         duplicate, strategy = _find_duplicate(project, task, digest, vector)
         if duplicate is not None and on_duplicate == OnDuplicate.SKIP:
             return LearnResult(duplicate.pk, stored=False, duplicate_of=duplicate.pk)
@@ -299,6 +309,10 @@ def _insert_batch(
     content_type: ContentType,
 ) -> list[int]:
     """Insert one batch with its evaluations and audit entries in one transaction."""
+    embedder, vectors = embed_in_current_model(
+        project, [pattern_text(item.task) for item in items], get_embedder(model_name), vectors
+    )
+    model_name = embedder.name
     now = timezone.now()
     patterns = [
         Pattern(

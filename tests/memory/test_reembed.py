@@ -20,6 +20,7 @@ from memory.models import Chunk, Pattern, StagedEmbedding
 from memory.providers.embeddings import get_embedder
 from memory.services import add_document, learn_pattern, update_pattern
 from memory.services import reembedding as reembedding_module
+from memory.services.learn import LearnItem, learn_patterns_bulk
 from memory.services.reembedding import start_reembedding
 from skills.models import Skill
 from skills.services import embedding_text, register_skill
@@ -278,7 +279,8 @@ def test_rows_learned_during_the_swap_are_embedded_there_or_swept_after(owner, m
             project=Project.objects.get(pk=project.pk), task="Before the swap", code="b"
         ).pattern_id
         outcome = real_swap(job, embedder)
-        # A request that loaded the project before the swap commits an old-model row after it.
+        # A request that loaded the project (and embedded) before the swap stores after it:
+        # it re-reads the model in its own transaction and embeds again with the new one.
         stale = Project.objects.get(pk=project.pk)
         stale.embedding_model = OLD
         racing["after"] = learn_pattern(project=stale, task="After the swap", code="a").pattern_id
@@ -291,11 +293,30 @@ def test_rows_learned_during_the_swap_are_embedded_there_or_swept_after(owner, m
 
     assert finished.status == "succeeded", finished.error
     assert finished.result["embedded_at_swap"] == 1
-    assert finished.result["swept"] == 2  # the pattern and the late document's one chunk
+    assert finished.result["swept"] == 0  # the late pattern and chunk came in on the new model
     assert_all_under(project, NEW)
     client = owner.client()
     assert top_hit(client, "Before the swap")[0] == racing["before"]
     assert top_hit(client, "After the swap")[0] == racing["after"]
+
+
+def test_a_write_prepared_under_the_old_model_is_stored_under_the_current_one(owner):
+    project = owner.project
+    stale = Project.objects.get(pk=project.pk)  # loaded, and about to embed, before the switch
+    Project.objects.filter(pk=project.pk).update(embedding_model="hash:256")
+    learned = learn_pattern(project=stale, task="Rotate the signing keys", code="k")
+    bulk = learn_patterns_bulk(
+        project=stale,
+        items=[LearnItem(task="Rotate the API keys", code="k", external_id="bulk-1")],
+    )
+    document = add_document(project=stale, name="keys.md", text="Keys rotate every 90 days.")
+    rows = [
+        Pattern.objects.get(pk=learned.pattern_id),
+        Pattern.objects.get(pk=bulk.pattern_ids[0]),
+        *Chunk.objects.filter(document=document),
+    ]
+    assert {row.embedding_model for row in rows} == {"hash:256"}
+    assert {len(row.embedding) for row in rows} == {256}
 
 
 def test_cancelling_before_the_swap_leaves_the_old_model_and_no_staged_rows(owner, monkeypatch):
