@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from memory.api.imports import ImportAssistantsView
+from memory.api.project import ProjectView
 from memory.api.views import (
     AgingView,
     DocumentViewSet,
@@ -21,6 +22,7 @@ router.register("patterns", PatternViewSet, basename="pattern")
 router.register("documents", DocumentViewSet, basename="document")
 
 urlpatterns = [
+    path("project", ProjectView.as_view(), name="project"),
     path("learn", LearnView.as_view(), name="learn"),
     path("recall", RecallView.as_view(), name="recall"),
     path("evaluate", EvaluateView.as_view(), name="evaluate"),

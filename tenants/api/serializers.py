@@ -2,64 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
-from memory.services.embedding import UnknownEmbeddingModel, resolve_embedding_model
 from tenants.api.strict import StrictSerializer
-from tenants.choices import LLMChoice, ReadPath, Role
-from tenants.models import ApiKey, AuditEntry, Project, llm_model_validator
-
-
-class ProjectSerializer(serializers.ModelSerializer):
-    """GET /v1/project."""
-
-    tenant = serializers.CharField(source="tenant.slug", read_only=True)
-
-    class Meta:
-        model = Project
-        fields = [
-            "tenant",
-            "slug",
-            "name",
-            "read_path",
-            "embedding_model",
-            "instructions",
-            "llm_provider",
-            "llm_model",
-        ]
-        read_only_fields = fields
-
-
-class ProjectUpdateSerializer(StrictSerializer):
-    """PATCH /v1/project: a read_path change is the audited cut-over and needs a reason."""
-
-    name = serializers.CharField(max_length=200, required=False)
-    instructions = serializers.CharField(max_length=100_000, required=False, allow_blank=True)
-    read_path = serializers.ChoiceField(choices=ReadPath.choices, required=False)
-    llm_provider = serializers.ChoiceField(
-        choices=LLMChoice.choices, required=False, allow_blank=True
-    )
-    llm_model = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, validators=[llm_model_validator]
-    )
-    reason = serializers.CharField(max_length=1000, required=False, allow_blank=False)
-    embedding_model = serializers.CharField(max_length=100, required=False)
-
-    def validate_embedding_model(self, value: str) -> str:
-        """The stored spelling of a model this deployment can embed with (a change is a job)."""
-        try:
-            return resolve_embedding_model(value)
-        except UnknownEmbeddingModel as exc:
-            raise serializers.ValidationError(str(exc), code="unknown_model") from None
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "read_path" in attrs and not attrs.get("reason"):
-            raise serializers.ValidationError(
-                {"reason": ["A reason is required when changing read_path."]}, code="required"
-            )
-        return attrs
+from tenants.choices import Role
+from tenants.models import ApiKey, AuditEntry
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tenants.api.views import ApiKeyViewSet, AuditViewSet, HealthView, ProjectView
+from tenants.api.views import ApiKeyViewSet, AuditViewSet, HealthView
 
 router = SimpleRouter(trailing_slash=False)
 router.register("keys", ApiKeyViewSet, basename="key")
@@ -11,6 +11,5 @@ router.register("audit", AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
-    path("project", ProjectView.as_view(), name="project"),
     *router.urls,
 ]

@@ -15,16 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engramia_site.api_errors import Conflict, ServiceUnavailable
-from jobs.api.async_support import accepted
-from memory.services.reembedding import ReembeddingInProgress, start_reembedding
-from tenants.api.base import ScopedAPIView, ScopedViewSet
+from engramia_site.api_errors import ServiceUnavailable
+from tenants.api.base import ScopedViewSet
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEntrySerializer,
-    ProjectSerializer,
-    ProjectUpdateSerializer,
 )
 from tenants.choices import Role
 from tenants.models import ApiKey, AuditEntry, Project
@@ -34,7 +30,6 @@ from tenants.services import (
     create_api_key,
     revoke_api_key,
     rotate_api_key,
-    set_read_path,
 )
 
 
@@ -56,48 +51,6 @@ class HealthView(APIView):
         if row is None:
             raise ServiceUnavailable("The pgvector extension is not installed in the database.")
         return Response({"status": "ok", "database": "ok", "pgvector": row[0]})
-
-
-class ProjectView(ScopedAPIView):
-    """GET/PATCH /v1/project: the project this key acts on."""
-
-    required_roles = {"GET": Role.READER, "PATCH": Role.ADMIN}
-
-    @extend_schema(responses=ProjectSerializer)
-    def get(self, request: Request) -> Response:
-        return Response(ProjectSerializer(self.project).data)
-
-    @extend_schema(
-        request=ProjectUpdateSerializer, responses={200: ProjectSerializer, 202: dict, 409: dict}
-    )
-    def patch(self, request: Request) -> Response:
-        serializer = ProjectUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        project = self.project
-        job = None
-        if "embedding_model" in data:
-            # First: a refused change (409) must leave the other fields unchanged too.
-            try:
-                job = start_reembedding(
-                    project=project, embedding_model=data["embedding_model"], actor=request.user
-                )
-            except ReembeddingInProgress as exc:
-                raise Conflict(str(exc)) from None
-        editable = ("name", "instructions", "llm_provider", "llm_model")
-        changed = [field for field in editable if field in data]
-        for field in changed:
-            setattr(project, field, data[field])
-        if changed:
-            project.save(update_fields=changed)
-        if "read_path" in data and data["read_path"] != project.read_path:
-            set_read_path(project=project, read_path=data["read_path"], reason=data["reason"])
-        if job is not None:
-            # A new model is a re-embedding job; the project shows it once the job has swapped.
-            response = accepted(job)
-            response.data["project"] = ProjectSerializer(project).data
-            return response
-        return Response(ProjectSerializer(project).data)
 
 
 def _issued_response(issued: IssuedKey, status_code: int) -> Response:
