@@ -191,6 +191,13 @@ SPECTACULAR_SETTINGS = {
 # otherwise per process.
 REDIS_URL = env_str("ENGRAMIA_REDIS_URL")
 if REDIS_URL:
+    try:
+        import redis  # noqa: F401  (Django's RedisCache and django-q2's broker both need it)
+    except ImportError:
+        raise ConfigurationError(
+            "ENGRAMIA_REDIS_URL is set but the redis package is not installed: "
+            "pip install 'engramia[redis]' (or unset ENGRAMIA_REDIS_URL)"
+        ) from None
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }

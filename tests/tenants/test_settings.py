@@ -38,3 +38,24 @@ def test_production_defaults(settings):
     assert live.DEBUG is False
     assert live.SESSION_COOKIE_HTTPONLY is True
     assert "*" not in live.ALLOWED_HOSTS
+
+
+def test_a_redis_url_without_the_redis_package_is_a_clear_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ENGRAMIA_REDIS_URL": "redis://127.0.0.1:6390/0",
+        "ENGRAMIA_HOME": str(tmp_path),
+        "ENGRAMIA_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
+    }
+    # The package hidden, whether or not this environment has it installed.
+    code = "import sys; sys.modules['redis'] = None; import engramia_site.settings"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "ENGRAMIA_REDIS_URL is set but the redis package is not installed" in done.stderr
+    assert "engramia[redis]" in done.stderr
