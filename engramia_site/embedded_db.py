@@ -87,6 +87,7 @@ def ensure_embedded_server(home: Path) -> str:
             ) from exc
         _exit_on_sigterm()
         _ensure_database(server.get_uri())
+        _size_shared_buffers(server.get_uri())
         uri = server.get_uri(DATABASE_NAME)
         _uri_cache[pgdata] = uri
         return uri
@@ -102,6 +103,45 @@ def _ensure_database(admin_uri: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def shared_buffers_setting(memory_bytes: int) -> str:
+    """A quarter of the machine's memory, between PostgreSQL's default 128 MB and 2 GB."""
+    megabytes = min(2048, max(128, memory_bytes // 4 // 2**20))
+    return f"{megabytes}MB"
+
+
+def _size_shared_buffers(admin_uri: str) -> None:
+    """Record the embedded server's shared_buffers for its next start (ALTER SYSTEM).
+
+    PostgreSQL's default of 128 MB does not hold the HNSW indexes of even 100k patterns; recall
+    then reads index pages from the OS cache. ENGRAMIA_DB_SHARED_BUFFERS (e.g. 512MB) overrides
+    the computed size. The server reads it when it next starts (shared memory is sized at start).
+    """
+    import psutil
+    import psycopg
+    from psycopg import sql
+
+    from engramia_site.env import env_str
+
+    wanted = env_str("ENGRAMIA_DB_SHARED_BUFFERS") or shared_buffers_setting(
+        psutil.virtual_memory().total
+    )
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        recorded = conn.execute(
+            "SELECT setting FROM pg_file_settings "
+            "WHERE name = 'shared_buffers' AND sourcefile LIKE '%postgresql.auto.conf'"
+        ).fetchone()
+        if recorded is not None and recorded[0] == wanted:
+            return
+        try:
+            statement = sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted))
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            raise EmbeddedDatabaseError(
+                f"ENGRAMIA_DB_SHARED_BUFFERS={wanted!r} is not a valid shared_buffers size: {exc}"
+            ) from exc
+        logger.info("embedded database: shared_buffers %s from its next start", wanted)
 
 
 def embedded_server_pid(home: Path) -> int | None:

@@ -21,11 +21,12 @@ def test_prune_drops_dead_pids_and_keeps_live_ones(tmp_path):
     assert json.loads((tmp_path / ".handle_pids.json").read_text()) == [os.getpid()]
 
 
-def _run(home: Path, code: str, **kwargs) -> subprocess.Popen:
+def _run(home: Path, code: str, env_extra: dict | None = None, **kwargs) -> subprocess.Popen:
     env = {
         **os.environ,
         "ENGRAMIA_HOME": str(home),
         "DJANGO_SETTINGS_MODULE": "engramia_site.settings",
+        **(env_extra or {}),
     }
     env.pop("ENGRAMIA_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, **kwargs)
@@ -55,3 +56,38 @@ def test_sigterm_and_sigkill_do_not_leave_the_server_running(tmp_path):
     while embedded_server_pid(home) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert embedded_server_pid(home) is None
+
+
+def test_shared_buffers_is_a_quarter_of_memory_within_bounds():
+    from engramia_site.embedded_db import shared_buffers_setting
+
+    gib = 2**30
+    assert shared_buffers_setting(24 * gib) == "2048MB"
+    assert shared_buffers_setting(4 * gib) == "1024MB"
+    assert shared_buffers_setting(256 * 2**20) == "128MB"
+
+
+SHOW = (
+    "import django; django.setup(); from django.db import connection; "
+    "cursor = connection.cursor(); cursor.execute('SHOW shared_buffers'); "
+    "print(cursor.fetchone()[0], flush=True)"
+)
+
+
+def test_the_embedded_server_takes_its_shared_buffers_from_the_next_start(tmp_path):
+    home = tmp_path / "home"
+    env = {"ENGRAMIA_DB_SHARED_BUFFERS": "192MB"}
+    first = _run(home, SHOW, stdout=subprocess.PIPE, text=True, env_extra=env)
+    assert first.communicate(timeout=120)[0].strip() == "128MB"  # sized when it started
+    second = _run(home, SHOW, stdout=subprocess.PIPE, text=True, env_extra=env)
+    assert second.communicate(timeout=120)[0].strip() == "192MB"
+    bad = _run(
+        home,
+        SHOW,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env_extra={"ENGRAMIA_DB_SHARED_BUFFERS": "lots"},
+    )
+    _, err = bad.communicate(timeout=120)
+    assert bad.returncode != 0 and "ENGRAMIA_DB_SHARED_BUFFERS='lots'" in err
