@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from auditlog.context import disable_auditlog
@@ -15,6 +16,9 @@ from django.utils import timezone
 from conversations.models import SessionItem
 from tenants.models import AuditEntry, Project
 
+# Agents SDK items nest a few levels; a bound keeps every recursive JSON step below Python's.
+MAX_ITEM_DEPTH = 100
+
 
 def _lock_session(project: Project, session_id: str) -> None:
     """Serialize writers of one session until the transaction ends (positions stay dense)."""
@@ -25,12 +29,42 @@ def _lock_session(project: Project, session_id: str) -> None:
         )
 
 
+def item_json_problem(value: Any) -> str | None:
+    """Why a JSON value cannot be stored in jsonb, or None (iterative: depth is untrusted)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_ITEM_DEPTH:
+            return f"it is nested more than {MAX_ITEM_DEPTH} levels deep"
+        if isinstance(current, str):
+            if "\x00" in current:
+                return "it contains the null character U+0000"
+        elif isinstance(current, float):
+            if not math.isfinite(current):
+                return "it contains NaN or an infinite number"
+        elif isinstance(current, dict):
+            for key, inner in current.items():
+                if "\x00" in str(key):
+                    return "it contains the null character U+0000"
+                stack.append((inner, depth + 1))
+        elif isinstance(current, list | tuple):
+            stack.extend((inner, depth + 1) for inner in current)
+    return None
+
+
 def _as_json(item: Any) -> Any:
-    """An input item as plain JSON (pydantic models dumped, everything else checked)."""
+    """An input item as plain JSON (pydantic models dumped, everything else checked).
+
+    The SDK dumps items the same way before sending them (engramia.memory), so local and
+    remote mode store identical JSON. What jsonb cannot hold is a ValueError.
+    """
     dump = getattr(item, "model_dump", None)
     if callable(dump):
         item = dump(mode="json", exclude_unset=True)
-    return json.loads(json.dumps(item))
+    problem = item_json_problem(item)
+    if problem:
+        raise ValueError(f"the item cannot be stored: {problem}")
+    return json.loads(json.dumps(item, allow_nan=False))
 
 
 def session_items(*, project: Project, session_id: str, limit: int | None = None) -> list[Any]:
@@ -93,6 +127,7 @@ def pop_session_item(*, project: Project, session_id: str) -> Any | None:
 def clear_session(*, project: Project, session_id: str, actor: Any = None) -> int:
     """Delete every item of the session; one audit entry names the session and the count."""
     _lock_session(project, session_id)
+    user = actor if getattr(actor, "pk", None) else None
     with disable_auditlog():  # one entry for the clear, not one per message
         removed, _ = SessionItem.objects.filter(project=project, session_id=session_id).delete()
     AuditEntry.objects.create(
@@ -108,7 +143,9 @@ def clear_session(*, project: Project, session_id: str, actor: Any = None) -> in
             "session_id": session_id,
             "cleared_items": removed,
         },
-        actor=actor if getattr(actor, "pk", None) else None,
+        # An explicit actor skips the context's fill-in (tenants.audit), so name it here too.
+        actor=user,
+        actor_email=getattr(user, "email", None) or None,
         timestamp=timezone.now(),
     )
     return removed

@@ -11,13 +11,14 @@ blocks the event loop. Importing this module does not import Django.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from engramia.config import Scope, resolve_remote, resolve_scope
-from engramia.errors import EngramiaConfigError
+from engramia.errors import EngramiaConfigError, validation_error
 from engramia.types import EvalResult, FeedbackItem, LearnResult, Match
 
 __all__ = ["Memory"]
@@ -45,6 +46,32 @@ def _timestamp(value: datetime | str | float | None) -> str | float | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _session_item_json(item: Any) -> Any:
+    """An Agents SDK input item as plain JSON, dumped as conversations.services._as_json does.
+
+    Both modes send items through here, so local and remote mode store identical JSON.
+    """
+    dump = getattr(item, "model_dump", None)
+    if callable(dump):
+        item = dump(mode="json", exclude_unset=True)
+    return json.loads(json.dumps(item, allow_nan=False))
+
+
+def _session_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A session call's payload in the shape both backends take: JSON items, limit None or ≥ 0."""
+    payload = dict(payload)
+    limit = payload.get("limit")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit < 0:
+        payload["limit"] = None  # every item, as the Agents SDK's SQLiteSession reads it
+    items = payload.get("items")
+    if isinstance(items, list | tuple):
+        try:
+            payload["items"] = [_session_item_json(item) for item in items]
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise validation_error("items", f"Items must be JSON-serializable: {exc}") from exc
+    return payload
 
 
 def _ids(pattern_ids: Sequence[int]) -> list[int]:
@@ -364,19 +391,10 @@ class Memory:
     # -- sessions (used by engramia.sdk.EngramiaSession) ------------------------------------
 
     def _session_call(self, operation: str, payload: dict[str, Any]) -> Any:
-        self._require_local("sessions")
-        return self._backend.call(f"session_{operation}", payload)
+        return self._backend.call(f"session_{operation}", _session_payload(payload))
 
     async def _asession_call(self, operation: str, payload: dict[str, Any]) -> Any:
-        self._require_local("sessions")
-        return await self._backend.acall(f"session_{operation}", payload)
-
-    def _require_local(self, feature: str) -> None:
-        if self.mode != "local":
-            raise EngramiaConfigError(
-                f"{feature} are stored through local mode only (the REST API has no session "
-                "endpoints yet): use a Memory without api_url where the database is reachable"
-            )
+        return await self._backend.acall(f"session_{operation}", _session_payload(payload))
 
     # -- lifecycle -------------------------------------------------------------------------
 

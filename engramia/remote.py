@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,6 +25,7 @@ from engramia.errors import (
     EngramiaJudgeNotConfiguredError,
     EngramiaTimeoutError,
     error_for_status,
+    validation_error,
 )
 from engramia.types import EvalResult, FeedbackItem, LearnResult, Match
 
@@ -68,9 +70,46 @@ def _route(operation: str, payload: dict[str, Any]) -> _Route:
         return _Route("POST", "/v1/outcomes", lambda body: int(body["credited"]), json=payload)
     if operation == "project":
         return _Route("GET", "/v1/project", dict)
+    if operation.startswith("session_"):
+        return _session_route(operation, payload)
     raise EngramiaConfigError(
         f"{operation} is available in local mode only (this Memory talks to a server)"
     )
+
+
+def _session_path(session_id: Any) -> str:
+    """/v1/sessions/<id>, the id percent-encoded whole ('/' as %2F; '.' and '..' as %2E)."""
+    if not isinstance(session_id, str):
+        raise validation_error("session_id", "Not a valid string.")
+    encoded = quote(session_id, safe="")
+    if encoded in (".", ".."):  # HTTP clients resolve dot segments away
+        encoded = encoded.replace(".", "%2E")
+    return f"/v1/sessions/{encoded}"
+
+
+def _session_route(operation: str, payload: dict[str, Any]) -> _Route:
+    """The session operations (engramia.sdk.EngramiaSession) on the /v1/sessions endpoints."""
+    base = _session_path(payload.get("session_id"))
+    if operation == "session_get":
+        limit = payload.get("limit")
+        return _Route(
+            "GET",
+            f"{base}/items",
+            lambda body: list(body["items"]),
+            params=None if limit is None else {"limit": limit},
+        )
+    if operation == "session_add":
+        return _Route(
+            "POST",
+            f"{base}/items",
+            lambda body: int(body["added"]),
+            json={"items": payload.get("items")},
+        )
+    if operation == "session_pop":
+        return _Route("POST", f"{base}/pop", lambda body: body["item"])
+    if operation == "session_clear":
+        return _Route("DELETE", base, lambda body: int(body["removed"]))
+    raise EngramiaConfigError(f"unknown operation {operation!r}")
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:

@@ -12,11 +12,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from conversations.models import SessionItem
 from tenants.models import ApiKey
 
 MARKER = "acme-private-marker"
+SESSION = "support/ticket-42"
 
-# (method, path template, body); {pattern}, {document}, {job}, {key}, {skill} are tenant A's ids.
+# (method, path template, body); {pattern}, {document}, {job}, {key}, {skill} are tenant A's ids;
+# {session} is a session id tenant A uses: a key inside the caller's own project, not an object id.
 ENDPOINTS = [
     ("GET", "/v1/project", None),
     ("PATCH", "/v1/project", {"name": "pwned"}),
@@ -52,6 +55,10 @@ ENDPOINTS = [
     ("POST", "/v1/skills/{skill}/evaluations", {"score": 0}),
     ("GET", "/v1/skills/{skill}/tool", None),
     ("GET", "/v1/skills/{skill}/versions", None),
+    ("GET", "/v1/sessions/{session}/items", None),
+    ("POST", "/v1/sessions/{session}/items", {"items": [{"role": "user", "content": "hi"}]}),
+    ("POST", "/v1/sessions/{session}/pop", None),
+    ("DELETE", "/v1/sessions/{session}", None),
 ]
 PUBLIC = {"/v1/health", "/v1/schema", "/v1/docs"}
 
@@ -59,6 +66,7 @@ PUBLIC = {"/v1/health", "/v1/schema", "/v1/docs"}
 @pytest.fixture
 def tenant_a_objects(owner):
     """One of everything in tenant A, each carrying MARKER where it has text."""
+    from conversations.services import add_session_items
     from jobs.services import submit_job
     from memory.services import add_document, learn_pattern
     from skills.services import register_skill
@@ -77,12 +85,21 @@ def tenant_a_objects(owner):
         actor=owner.user,
     )
     key = owner.client().post("/v1/keys", {"name": "spare", "role": "reader"}, format="json").json()
+    add_session_items(
+        project=project,
+        session_id=SESSION,
+        items=[
+            {"role": "user", "content": f"{MARKER} question"},
+            {"role": "assistant", "content": f"{MARKER} answer"},
+        ],
+    )
     return {
         "pattern": pattern.pattern_id,
         "document": document.pk,
         "job": job.pk,
         "key": key["id"],
         "skill": skill.pk,
+        "session": SESSION,
     }
 
 
@@ -104,7 +121,7 @@ def _call(client, method, path, body):
     return client.generic(
         method,
         path,
-        None if body is None else __import__("json").dumps(body),
+        "" if body is None else __import__("json").dumps(body),  # None would send b"None"
         content_type="application/json",
     )
 
@@ -117,7 +134,12 @@ def test_outsider_never_sees_tenant_a(method, template, body, tenant_a_objects, 
     response = _call(outsider.client(), method, path, _fill(body, tenant_a_objects))
     assert response.status_code != 500
     assert MARKER.encode() not in response.content
-    if "{" in template:  # another tenant's object: indistinguishable from a missing one
+    if "{session}" in template:  # the outsider's own project's (empty) session, never A's
+        assert response.status_code in (200, 201), (path, response.content[:200])
+        kept = SessionItem.objects.filter(project__tenant__slug="acme", session_id=SESSION)
+        assert kept.count() == 2
+        assert response.json().get("items", []) == [] and response.json().get("item") is None
+    elif "{" in template:  # another tenant's object: indistinguishable from a missing one
         assert response.status_code == 404, (path, response.status_code, response.content[:200])
     if method == "POST" and template in ("/v1/evaluate", "/v1/outcomes"):
         assert response.status_code in (400, 200, 503)

@@ -2,7 +2,9 @@
 
 The direct replacement for an Assistants Thread's linear history: items per session id, scoped
 to the Memory's project, kept in PostgreSQL (conversations.SessionItem), a clear audited.
-Local mode only for now (the REST API has no session endpoints).
+Works in both modes: local calls the conversations services in-process; remote calls
+/v1/sessions/<id>/items, /pop and DELETE /v1/sessions/<id> with the Memory's API key (reading
+needs the reader role, writing and clearing the editor role).
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ class EngramiaSession:
             raise EngramiaConfigError(f"session_id must be at most {MAX_SESSION_ID} characters")
         self.session_id = session_id
         self.memory = memory if memory is not None else Memory()
-        self.memory._require_local("sessions")
         self.session_settings = session_settings or SessionSettings()
 
     def __repr__(self) -> str:

@@ -100,12 +100,12 @@ def test_actor_is_a_local_mode_option():
         Memory(api_url="http://127.0.0.1:9", api_key="eng_abc_def", actor="someone@acme.test")
 
 
-def test_sessions_need_local_mode():
+def test_a_remote_session_is_created_without_a_request():
     from engramia.sdk.openai_agents import EngramiaSession
 
-    remote = Memory(api_url="http://127.0.0.1:9", api_key="eng_abc_def")
-    with pytest.raises(EngramiaConfigError, match="local mode only"):
-        EngramiaSession("chat-1", remote)
+    remote = Memory(api_url="http://127.0.0.1:9", api_key="eng_abc_def")  # nothing listens
+    session = EngramiaSession("chat-1", remote)
+    assert session.session_id == "chat-1" and session.memory.mode == "remote"
 
 
 def test_importing_the_sdk_does_not_configure_django():

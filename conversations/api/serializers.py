@@ -1,0 +1,46 @@
+"""Validation of the session API: session ids, `limit`, and the items to append."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from conversations.services import item_json_problem
+from tenants.api.strict import StrictSerializer
+
+# engramia.local mirrors these limits, so both SDK modes accept and refuse the same input.
+MAX_SESSION_ID = 255
+MAX_ITEMS_PER_CALL = 1000
+MAX_LIMIT = 10_000
+
+
+class SessionIdSerializer(StrictSerializer):
+    """The session id from the URL: any characters but U+0000, trimmed, 1-255 of them."""
+
+    session_id = serializers.CharField(max_length=MAX_SESSION_ID)
+
+
+class SessionItemsQuerySerializer(StrictSerializer):
+    """GET /v1/sessions/<id>/items: `limit` omitted means every item."""
+
+    limit = serializers.IntegerField(min_value=0, max_value=MAX_LIMIT, required=False)
+
+
+class SessionItemsAddSerializer(StrictSerializer):
+    """POST /v1/sessions/<id>/items: {"items": [<JSON object>, ...]}."""
+
+    items = serializers.ListField(allow_empty=False, max_length=MAX_ITEMS_PER_CALL)
+
+    def validate_items(self, items: list[Any]) -> list[Any]:
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise serializers.ValidationError(
+                    f"Item {index} is not a JSON object.", code="invalid"
+                )
+            problem = item_json_problem(item)
+            if problem:
+                raise serializers.ValidationError(
+                    f"Item {index} cannot be stored: {problem}.", code="invalid"
+                )
+        return items
