@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -22,17 +19,9 @@ from conversations.services import (
     pop_session_item,
     session_items,
 )
+from engramia_site.parsers import JSONParser
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
-
-
-def _request_body(request: Request) -> Any:
-    """The parsed body; JSON nested beyond the parser's recursion limit is a 400, not a 500."""
-    try:
-        return request.data
-    except RecursionError as exc:
-        raise exceptions.ParseError("JSON parse error - the body is nested too deeply.") from exc
-
 
 SESSION_ID_PARAMETER = OpenApiParameter(
     "session_id",
@@ -96,7 +85,7 @@ class SessionItemsView(SessionView):
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)
-        body = SessionItemsAddSerializer(data=_request_body(request))
+        body = SessionItemsAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         added = add_session_items(
             project=self.project, session_id=cleaned, items=body.validated_data["items"]
@@ -115,7 +104,7 @@ class SessionPopView(SessionView):
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)
-        if _request_body(request):  # an empty JSON object, or no body at all
+        if request.data:  # an empty JSON object, or no body at all
             raise exceptions.ValidationError({"non_field_errors": ["Pop takes no parameters."]})
         item = pop_session_item(project=self.project, session_id=cleaned)
         return Response({"session_id": cleaned, "item": item})

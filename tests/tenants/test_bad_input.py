@@ -12,6 +12,20 @@ def test_malformed_json_is_a_400(owner):
     assert body["type"] == "validation_error" and body["errors"][0]["code"] == "parse_error"
 
 
+def test_json_nested_too_deeply_for_the_parser_is_a_400_on_every_json_endpoint(owner):
+    body = '{"task": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for method, path in [
+        ("POST", "/v1/recall"),
+        ("POST", "/v1/learn"),
+        ("PATCH", "/v1/project"),
+        ("POST", "/v1/sessions/s/items"),
+    ]:
+        response = owner.client().generic(method, path, body, content_type="application/json")
+        assert response.status_code == 400, (path, response.status_code)
+        error = response.json()["errors"][0]
+        assert error["code"] == "parse_error" and "nested too deeply" in error["detail"]
+
+
 def test_unknown_fields_are_refused_by_name(owner):
     response = owner.client().patch("/v1/project", {"nmae": "typo"}, format="json")
     assert response.status_code == 400
