@@ -19,6 +19,7 @@ from django.utils import timezone
 from engramia_site.request_context import acting_as, current_context
 from memory.providers.embeddings import get_embedder
 from memory.ranking import RECENT_EVALUATIONS, aggregate_eval_score
+from memory.services.embedding import embed_in_current_model
 from skills.choices import EvaluatorKind, SkillSource, Visibility
 from skills.exports import to_anthropic_tool, to_openai_tool
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
@@ -94,6 +95,21 @@ def _embed(model_name: str, name: str, description: str, tags: Iterable[str]) ->
     return vector, embedder.name
 
 
+def _match_current_model(skill: Skill) -> None:
+    """Inside the write's transaction: re-embed if the owning project changed model meanwhile.
+
+    A project's re-embedding swap may commit between embedding (done before the transaction)
+    and the save; see memory.services.embedding.embed_in_current_model.
+    """
+    if skill.project is None or skill.embedding is None:
+        return
+    text = embedding_text(skill.name, skill.description, skill.tags)
+    embedder, (vector,) = embed_in_current_model(
+        skill.project, [text], get_embedder(skill.embedding_model), [list(skill.embedding)]
+    )
+    skill.embedding, skill.embedding_model = vector, embedder.name
+
+
 def _owner_model(skill: Skill) -> str:
     return skill.project.embedding_model if skill.project is not None else default_embedding_model()
 
@@ -143,6 +159,7 @@ def register_skill(
         )
         if owned.exists():
             raise SkillNameTaken(name)
+        _match_current_model(skill)
         try:
             with transaction.atomic():
                 skill.save()
@@ -212,6 +229,7 @@ def update_skill(
             setattr(current, field, value)
         if new_vector is not None:
             current.embedding, current.embedding_model = new_vector
+            _match_current_model(current)
         if "parameters" in changes:
             current.version += 1
         current.updated_at = timezone.now()

@@ -310,10 +310,14 @@ def test_a_write_prepared_under_the_old_model_is_stored_under_the_current_one(ow
         items=[LearnItem(task="Rotate the API keys", code="k", external_id="bulk-1")],
     )
     document = add_document(project=stale, name="keys.md", text="Keys rotate every 90 days.")
+    skill = register_skill(
+        actor=owner.user, project=stale, name="rotate_keys", description="Rotate signing keys"
+    )
     rows = [
         Pattern.objects.get(pk=learned.pattern_id),
         Pattern.objects.get(pk=bulk.pattern_ids[0]),
         *Chunk.objects.filter(document=document),
+        Skill.objects.get(pk=skill.pk),
     ]
     assert {row.embedding_model for row in rows} == {"hash:256"}
     assert {len(row.embedding) for row in rows} == {256}
