@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +46,10 @@ DROP_BELOW_FRACTION = 0.5
 BUILD_MAINTENANCE_WORK_MEM = "256MB"
 _LOCK_KEY = 0x656E6772_69647831  # pg advisory lock: one sync at a time, across processes
 
-# Indexes this process has seen valid: learn skips the catalog check for them.
-_known_valid: set[str] = set()
+# Indexes this process has seen valid, and when: learn skips the catalog check for them for a
+# while (another process's sync may drop an index; the next check after that notices).
+KNOWN_VALID_SECONDS = 600.0
+_known_valid: dict[str, float] = {}
 
 
 def project_index_name(project_id: int, model: str) -> str:
@@ -178,7 +181,7 @@ def _sync(
         why = "left invalid by an interrupted build" if not index.valid else "no longer needed"
         say(f"dropping {name} ({why})")
         cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        _known_valid.discard(name)
+        _known_valid.pop(name, None)
         report.dropped.append(name)
     cursor.execute(f"SET maintenance_work_mem = '{BUILD_MAINTENANCE_WORK_MEM}'")
     try:
@@ -187,7 +190,7 @@ def _sync(
                 continue
             say(f"building {name}: project {owner}, {rows} rows of {model}")
             cursor.execute(_create_statement(name, owner, model))
-            _known_valid.add(name)
+            _known_valid[name] = time.monotonic()
             report.created.append(name)
     finally:
         cursor.execute("RESET maintenance_work_mem")
@@ -196,11 +199,12 @@ def _sync(
 def project_index_ready(project_id: int, model: str) -> bool:
     """Whether the project's own index for model exists and is valid."""
     name = project_index_name(project_id, model)
-    if name in _known_valid:
+    seen = _known_valid.get(name)
+    if seen is not None and time.monotonic() - seen < KNOWN_VALID_SECONDS:
         return True
     index = existing_project_indexes(project_id).get(name)
     if index is not None and index.valid:
-        _known_valid.add(name)
+        _known_valid[name] = time.monotonic()
         return True
     return False
 
