@@ -18,6 +18,11 @@ from tenants.models import AuditEntry, Project
 
 # Agents SDK items nest a few levels; a bound keeps every recursive JSON step below Python's.
 MAX_ITEM_DEPTH = 100
+# What one call may ask for; the API and the SDK's local mode both check these, so both modes
+# accept and refuse the same input.
+MAX_SESSION_ID = 255
+MAX_ITEMS_PER_CALL = 1000
+MAX_LIMIT = 10_000
 
 
 def _lock_session(project: Project, session_id: str) -> None:
@@ -49,6 +54,17 @@ def item_json_problem(value: Any) -> str | None:
                 stack.append((inner, depth + 1))
         elif isinstance(current, list | tuple):
             stack.extend((inner, depth + 1) for inner in current)
+    return None
+
+
+def session_items_problem(items: list[Any]) -> str | None:
+    """Why a list of items to append cannot be stored, or None."""
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"Item {index} is not a JSON object."
+        problem = item_json_problem(item)
+        if problem:
+            return f"Item {index} cannot be stored: {problem}."
     return None
 
 

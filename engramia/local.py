@@ -42,10 +42,6 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_OUTCOME_PATTERNS = 100
 SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 ON_DUPLICATE = ("skip", "replace_with_better", "keep_both")
-# The session API's limits (conversations.api.serializers).
-MAX_SESSION_ID = 255
-MAX_SESSION_ITEMS = 1000
-MAX_SESSION_LIMIT = 10_000
 
 _setup_lock = threading.Lock()
 _database_checked = False
@@ -530,6 +526,8 @@ class LocalBackend:
     # -- sessions (the Agents SDK Session protocol) ---------------------------------------
 
     def _session_id(self, payload: dict[str, Any]) -> str:
+        from conversations.services import MAX_SESSION_ID
+
         session_id = _text(payload, "session_id", MAX_SESSION_ID)
         if "\x00" in session_id:
             raise validation_error(
@@ -538,28 +536,32 @@ class LocalBackend:
         return session_id
 
     def _op_session_get(self, project: Any, payload: dict[str, Any]) -> list[Any]:
-        from conversations.services import session_items
+        from conversations.services import MAX_LIMIT, session_items
 
         limit = None
         if payload.get("limit") is not None:
-            limit = _integer(payload, "limit", 0, MAX_SESSION_LIMIT)
+            limit = _integer(payload, "limit", 0, MAX_LIMIT)
         return session_items(project=project, session_id=self._session_id(payload), limit=limit)
 
     def _op_session_add(self, project: Any, payload: dict[str, Any]) -> int:
-        from conversations.services import add_session_items
+        from conversations.services import (
+            MAX_ITEMS_PER_CALL,
+            add_session_items,
+            session_items_problem,
+        )
 
         items = payload.get("items")
         if not isinstance(items, list) or not items:
             raise validation_error("items", "A non-empty list of items is required.")
-        if len(items) > MAX_SESSION_ITEMS:
+        if len(items) > MAX_ITEMS_PER_CALL:
             raise validation_error(
                 "items",
-                f"Ensure this field has no more than {MAX_SESSION_ITEMS} elements.",
+                f"Ensure this field has no more than {MAX_ITEMS_PER_CALL} elements.",
                 "max_length",
             )
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise validation_error("items", f"Item {index} is not a JSON object.")
+        problem = session_items_problem(items)
+        if problem:
+            raise validation_error("items", problem)
         try:
             return add_session_items(
                 project=project, session_id=self._session_id(payload), items=items

@@ -6,13 +6,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from conversations.services import item_json_problem
+from conversations.services import (
+    MAX_ITEMS_PER_CALL,
+    MAX_LIMIT,
+    MAX_SESSION_ID,
+    session_items_problem,
+)
 from tenants.api.strict import StrictSerializer
-
-# engramia.local mirrors these limits, so both SDK modes accept and refuse the same input.
-MAX_SESSION_ID = 255
-MAX_ITEMS_PER_CALL = 1000
-MAX_LIMIT = 10_000
 
 
 class SessionIdSerializer(StrictSerializer):
@@ -33,14 +33,7 @@ class SessionItemsAddSerializer(StrictSerializer):
     items = serializers.ListField(allow_empty=False, max_length=MAX_ITEMS_PER_CALL)
 
     def validate_items(self, items: list[Any]) -> list[Any]:
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise serializers.ValidationError(
-                    f"Item {index} is not a JSON object.", code="invalid"
-                )
-            problem = item_json_problem(item)
-            if problem:
-                raise serializers.ValidationError(
-                    f"Item {index} cannot be stored: {problem}.", code="invalid"
-                )
+        problem = session_items_problem(items)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
         return items
