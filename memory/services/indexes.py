@@ -214,7 +214,6 @@ def request_project_index(project: Project, model: str) -> Any:
 
     Returns the job, or None when there is nothing to do. Cheap when the index exists.
     """
-    from jobs.choices import JobStatus
     from jobs.models import Job
     from jobs.services import submit_job
 
@@ -225,8 +224,7 @@ def request_project_index(project: Project, model: str) -> Any:
         recall.EXACT_SEARCH_MAX_ROWS
     ):
         return None
-    active = (JobStatus.PENDING, JobStatus.RUNNING)
-    if Job.objects.filter(project=project, kind=INDEX_KIND, status__in=active).exists():
+    if Job.objects.active().filter(project=project, kind=INDEX_KIND).exists():
         return None
     logger.info("queueing the own HNSW index of project %s (%s)", project.pk, model)
     return submit_job(project=project, kind=INDEX_KIND, params={})

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from auditlog.models import LogEntry as BaseLogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -26,7 +26,7 @@ from memory.services.embedding import (
 )
 from memory.services.evaluations import add_evaluation, refresh_eval_score
 from memory.services.indexes import request_project_index
-from memory.services.recall import nearest_patterns
+from memory.services.recall import format_vector, nearest_patterns
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry, Project
 
@@ -403,10 +403,6 @@ PATTERN_COPY_COLUMNS = (
 )
 
 
-def _vector_text(vector: Any) -> str:
-    return "[" + ",".join(f"{value:.7g}" for value in vector) + "]"
-
-
 def _copy_patterns(patterns: list[Pattern]) -> list[Pattern]:
     """Insert patterns with COPY (several times faster than INSERT for vectors); sets their pks.
 
@@ -435,7 +431,7 @@ def _copy_patterns(patterns: list[Pattern]) -> list[Pattern]:
                         now,
                         p.archived,
                         p.task_hash,
-                        _vector_text(p.embedding),
+                        format_vector(cast(list[float], p.embedding)),
                         p.embedding_model,
                         p.eval_score,
                         p.eval_count,
