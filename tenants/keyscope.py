@@ -38,6 +38,8 @@ class KeyScope:
     """A key as stored (hash not yet checked) and the project a request with it acts on."""
 
     key: ApiKey
+    # The project slug the request named (X-Engramia-Project), "" when none.
+    named: str
     # The key's own project, else the tenant's project named by the request; None when a
     # tenant-wide key names no project or one its tenant does not have.
     project: Project | None
@@ -112,4 +114,6 @@ def load_key_scope(prefix: str, project_slug: str = "") -> KeyScope | None:
         project = _build(Project, project_values)
         project.tenant = tenant
     key.project = project if key.project_id is not None else None
-    return KeyScope(key=key, project=project, codenames=frozenset(values[0] or ()))
+    return KeyScope(
+        key=key, named=project_slug, project=project, codenames=frozenset(values[0] or ())
+    )

@@ -32,10 +32,9 @@ DEFAULT_ROLES = {
 }
 
 
-def resolve_project(request: Request, scope: KeyScope) -> Project:
+def resolve_project(scope: KeyScope) -> Project:
     """The project a request acts on: the key's own, or the header's for a tenant-wide key."""
-    key = scope.key
-    named = request.headers.get(PROJECT_HEADER, "").strip()
+    key, named = scope.key, scope.named
     if key.project_id is not None:
         assert key.project is not None
         if named and named != key.project.slug:
@@ -70,7 +69,7 @@ class ScopedViewMixin:
         scope = getattr(key, "scope", None)
         if not isinstance(key, ApiKey) or not isinstance(scope, KeyScope):
             raise exceptions.NotAuthenticated()
-        self.project = resolve_project(request, scope)
+        self.project = resolve_project(scope)
         role = cap_by_key(key, role_from_codenames(key.user, scope.codenames))
         if role is None:
             raise exceptions.NotFound("Project not found.")
