@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -123,19 +124,8 @@ class AgingView(AsyncOperationView):
         return super().post(request)
 
 
-_MATCH_FIELDS = (
-    "pattern_id",
-    "task",
-    "code",
-    "output",
-    "similarity",
-    "eval_score",
-    "score",
-    "reuse_tier",
-    "source",
-    "run_id",
-    "created_at",
-)
+# Every field of a Match but explain, which appears only when asked for.
+_MATCH_FIELDS = tuple(field.name for field in dataclasses.fields(Match) if field.name != "explain")
 
 
 def _match_body(match: Match) -> dict[str, Any]:
