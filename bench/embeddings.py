@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    from memory.providers.embeddings import LocalEmbedder
+    from retrieval.embeddings import LocalEmbedder
 
     embedder = LocalEmbedder()
     loaded = time.perf_counter()

@@ -117,7 +117,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from memory.migration.importer import import_assistants_export
-    from memory.providers.embeddings import get_embedder
+    from retrieval.embeddings import get_embedder
     from tenants.services import ensure_project
 
     data, questions = make_export(args.pairs)

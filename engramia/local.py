@@ -323,8 +323,8 @@ class LocalBackend:
         }
 
     def _op_learn(self, project: Any, payload: dict[str, Any]) -> LearnResult:
-        from memory.providers.embeddings import EmbeddingError
         from memory.services import learn_pattern
+        from retrieval.embeddings import EmbeddingError
 
         # Learned text is kept as given (whitespace is part of code), as the API does.
         task = _text(payload, "task", MAX_TASK, trim=False)
@@ -385,8 +385,8 @@ class LocalBackend:
         )
 
     def _op_recall(self, project: Any, payload: dict[str, Any]) -> list[Match]:
-        from memory.providers.embeddings import EmbeddingError
         from memory.services import recall_patterns
+        from retrieval.embeddings import EmbeddingError
 
         task = _text(payload, "task", MAX_RECALL_TASK)
         limit = _integer(payload, "limit", 1, 50)

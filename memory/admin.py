@@ -8,9 +8,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from memory.admin_filters import EvalRangeFilter
 from memory.models import Document, Evaluation, Pattern
 from memory.services import run_aging, update_pattern
+from retrieval.admin_filters import EvalRangeFilter
 from tenants.admin_scope import ScopedAdminMixin
 
 

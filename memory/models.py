@@ -10,18 +10,9 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
-from memory.choices import EmbeddedKind
 from memory.querysets import PatternQuerySet
 from tenants.models import Project
 from tenants.querysets import ProjectScopedQuerySet
-
-# Each embedding model gets its own partial HNSW index (see migrations); vectors of different
-# models and sizes share the column, and every vector records its model.
-INDEXED_EMBEDDING_MODELS: dict[str, int] = {
-    "hash:384": 384,
-    "local:all-MiniLM-L6-v2": 384,
-    "openai:text-embedding-3-small": 1536,
-}
 
 
 class Pattern(models.Model):
@@ -170,7 +161,7 @@ class StagedEmbedding(models.Model):
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=16, choices=EmbeddedKind.choices)
+    kind = models.CharField(max_length=16, help_text="a kind registered in retrieval.registry")
     object_id = models.BigIntegerField()
     embedding_model = models.CharField(max_length=100)
     text_hash = models.CharField(max_length=64, help_text="sha256 of the text embedded")

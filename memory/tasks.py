@@ -21,9 +21,9 @@ from memory.api.operations import (
     evaluate_operation,
     learn_operation,
 )
-from memory.providers.embeddings import EmbeddingError
 from memory.services.indexes import INDEX_KIND, sync_project_indexes
 from memory.services.reembedding import REEMBED_KIND, reembed_project
+from retrieval.embeddings import EmbeddingError
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from memory.admin_filters import EvalRangeFilter
+from retrieval.admin_filters import EvalRangeFilter
 from skills.choices import Visibility
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
 from skills.services import (

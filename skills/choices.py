@@ -1,4 +1,4 @@
-"""Visibilities, evaluator kinds, sources and search scopes of the skill registry."""
+"""Visibilities, sources and search scopes of the skill registry (evaluators: retrieval.choices)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ class Visibility(models.TextChoices):
     PROJECT = "project", "Project"
     TENANT = "tenant", "Tenant"
     PUBLIC = "public", "Public"
-
-
-class EvaluatorKind(models.TextChoices):
-    """Where an evaluation came from."""
-
-    HUMAN = "human", "Human"
-    LLM = "llm", "LLM judge"
-    AGENT = "agent", "Agent outcome"
-    IMPORT = "import", "Import default"
 
 
 class SkillSource(models.TextChoices):

@@ -16,7 +16,8 @@ from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 from psycopg.types.json import Json
 
-from skills.choices import EvaluatorKind, SkillSource, Visibility
+from retrieval.choices import EvaluatorKind
+from skills.choices import SkillSource, Visibility
 from skills.querysets import SkillQuerySet
 from skills.schema import (
     SkillRuleError,
@@ -26,13 +27,6 @@ from skills.schema import (
     normalise_tags,
 )
 from tenants.models import Project, Tenant
-
-# Embedding models with an HNSW index on skills; a model missing here is searched exactly.
-INDEXED_EMBEDDING_MODELS: dict[str, int] = {
-    "hash:384": 384,
-    "local:all-MiniLM-L6-v2": 384,
-    "openai:text-embedding-3-small": 1536,
-}
 
 
 def _raise_as_validation_error(check: Any, value: Any) -> None:

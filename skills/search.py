@@ -7,13 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models.functions import Cast
 from django.utils import timezone
-from pgvector.django import CosineDistance, VectorField
 
-from memory.providers.embeddings import get_embedder
-from memory.ranking import Ranked, rank
+from retrieval.embeddings import get_embedder
+from retrieval.ranking import Ranked, rank
+from retrieval.search import cosine_distance, indexed_dimensions
 from skills.choices import SearchScope
 from skills.models import Skill
 from skills.querysets import SkillQuerySet
@@ -105,19 +103,14 @@ def search_skills(
 
     embedder = get_embedder(project.embedding_model)
     vector = embedder.embed_query(q.strip())
-    # Casting to the model's fixed dimension lets PostgreSQL use that model's partial HNSW index.
-    distance = CosineDistance(
-        Cast("embedding", VectorField(dimensions=embedder.dimensions)), vector
-    )
-    candidates = (
+    # A scoped HNSW scan keeps going until the page is full: the connection's iterative scan
+    # (retrieval.search.configure_connection).
+    distance = cosine_distance(vector, indexed_dimensions(embedder.name))
+    found = list(
         queryset.filter(embedding_model=embedder.name, embedding__isnull=False)
         .annotate(distance=distance)
         .order_by("distance", "id")[: max(MIN_CANDIDATES, limit * CANDIDATES_PER_RESULT)]
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A scoped HNSW scan may stop short of a full page; let it keep scanning (pgvector 0.8).
-        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
-        found = list(candidates)
 
     now = timezone.now()
     scored = [

@@ -17,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from engramia_site.request_context import acting_as, current_context
-from memory.providers.embeddings import get_embedder
-from memory.ranking import RECENT_EVALUATIONS, aggregate_eval_score
-from memory.services.embedding import embed_in_current_model
-from skills.choices import EvaluatorKind, SkillSource, Visibility
+from retrieval.choices import EvaluatorKind
+from retrieval.embeddings import get_embedder
+from retrieval.pinned_model import embed_in_current_model
+from retrieval.ranking import RECENT_EVALUATIONS, aggregate_eval_score
+from skills.choices import SkillSource, Visibility
 from skills.exports import to_anthropic_tool, to_openai_tool
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
 from skills.schema import SkillRuleError, empty_parameters, normalise_tags
@@ -99,7 +100,7 @@ def _match_current_model(skill: Skill) -> None:
     """Inside the write's transaction: re-embed if the owning project changed model meanwhile.
 
     A project's re-embedding swap may commit between embedding (done before the transaction)
-    and the save; see memory.services.embedding.embed_in_current_model.
+    and the save; see retrieval.pinned_model.embed_in_current_model.
     """
     if skill.project is None or skill.embedding is None:
         return

@@ -273,7 +273,7 @@ class Dataset:
     def seed(self, total: int, specs: list[ProjectSpec]) -> dict[str, Any]:
         """Empty the patterns table and load `total` rows: COPY with the HNSW index dropped,
         then rebuild it (the load-then-index path of large imports)."""
-        from memory.services.embedding import task_hash
+        from memory.services.task_text import task_hash
         from tenants.models import Project, Tenant
         from tenants.services import ensure_project
 

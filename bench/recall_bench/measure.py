@@ -42,11 +42,13 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         from django.core.management import call_command
 
-        from memory.providers.embeddings import get_embedder
         from memory.services import recall as recall_module
+        from retrieval import search as search_module
+        from retrieval.embeddings import get_embedder
 
         self.args = args
         self.recall = recall_module
+        self.search = search_module
         self.results = Results()
         self.home = Path(args.home).resolve()
         call_command("migrate", interactive=False, verbosity=0)
@@ -61,7 +63,7 @@ class Bench:
 
     def buckets(self, specs: list[ProjectSpec]) -> dict[str, list[ProjectSpec]]:
         """Projects grouped by size; up to --per-bucket each, spread over the bucket's range."""
-        threshold = self.recall.EXACT_SEARCH_MAX_ROWS
+        threshold = self.search.EXACT_SEARCH_MAX_ROWS
         bounds = {
             "tiny <100": (0, 99),
             "small 100-999": (100, 999),
@@ -94,16 +96,16 @@ class Bench:
             "largest_share": round(sizes[0] / total, 3),
             "median": int(statistics.median(sizes)),
             "smallest": sizes[-1],
-            "above_threshold": sum(1 for s in sizes if s > self.recall.EXACT_SEARCH_MAX_ROWS),
+            "above_threshold": sum(1 for s in sizes if s > self.search.EXACT_SEARCH_MAX_ROWS),
             "rows_in_projects_above_threshold": sum(
-                s for s in sizes if s > self.recall.EXACT_SEARCH_MAX_ROWS
+                s for s in sizes if s > self.search.EXACT_SEARCH_MAX_ROWS
             ),
         }
         print(
             f"  projects {layout['projects']} (Zipf s={args.zipf}): largest {layout['largest']}"
             f" ({layout['largest_share']:.0%} of the table), median {layout['median']}, "
             f"smallest {layout['smallest']}; {layout['above_threshold']} above "
-            f"EXACT_SEARCH_MAX_ROWS={self.recall.EXACT_SEARCH_MAX_ROWS}"
+            f"EXACT_SEARCH_MAX_ROWS={self.search.EXACT_SEARCH_MAX_ROWS}"
         )
         report: dict[str, Any] = {"layout": layout, "load_average_start": load_average()}
         self.results.sizes[total] = report
@@ -257,7 +259,7 @@ class Bench:
     ) -> list[dict[str, Any]]:
         """By project size: exact cost, and the HNSW-path SQL's plan, cost and recall@10 at
         several ef_search, as the planner runs it and with the HNSW index forced."""
-        threshold = self.recall.EXACT_SEARCH_MAX_ROWS
+        threshold = self.search.EXACT_SEARCH_MAX_ROWS
         ladder = [
             300,
             1000,
@@ -300,7 +302,7 @@ class Bench:
                 "ef": {},
             }
             # Forced HNSW on small projects costs up to hnsw.max_scan_tuples per query: one ef.
-            sweep = EF_SWEEP if spec.size >= 1000 else (self.recall.HNSW_EF_SEARCH,)
+            sweep = EF_SWEEP if spec.size >= 1000 else (self.search.HNSW_EF_SEARCH,)
             for ef in sweep:
                 cell: dict[str, Any] = {}
                 for mode in ("planner", "forced"):

@@ -178,13 +178,11 @@ def record_conditions(
         "server_settings": server,
         "hnsw_indexes": [d.split(" USING ")[1] for d in db.hnsw_indexes().values()],
         "recall_constants": {
-            name: getattr(db.recall, name)
-            for name in (
-                "EXACT_SEARCH_MAX_ROWS",
-                "CANDIDATE_FACTOR",
-                "MIN_CANDIDATES",
-                "HNSW_EF_SEARCH",
-            )
+            **{name: getattr(db.recall, name) for name in ("CANDIDATE_FACTOR", "MIN_CANDIDATES")},
+            **{
+                name: getattr(db.search, name)
+                for name in ("EXACT_SEARCH_MAX_ROWS", "HNSW_EF_SEARCH")
+            },
         },
         "embedder": f"{db.model} ({db.dimensions}-d)"
         + (

@@ -36,9 +36,11 @@ class Database:
         from django.db import connection
 
         from memory.services import recall as recall_module
+        from retrieval import search as search_module
 
         self.connection = connection
         self.recall = recall_module
+        self.search = search_module
         self.home = home
         self.model = model
         self.dimensions = dimensions
@@ -113,7 +115,7 @@ class Database:
         with transaction.atomic(), self.connection.cursor() as cursor:
             if hnsw:
                 window = max(self.recall.MIN_CANDIDATES, LIMIT * self.recall.CANDIDATE_FACTOR)
-                ef = ef_search or self.recall.HNSW_EF_SEARCH
+                ef = ef_search or self.search.HNSW_EF_SEARCH
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 cursor.execute(f"SET LOCAL hnsw.ef_search = {max(ef, window)}")
                 if force:

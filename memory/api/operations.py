@@ -13,10 +13,10 @@ from rest_framework import exceptions, status
 from engramia_site.api_errors import ServiceUnavailable
 from memory.api.serializers import DocumentCreateSerializer, EvaluateSerializer, LearnSerializer
 from memory.models import Pattern
-from memory.providers.embeddings import EmbeddingError
 from memory.providers.llm import LLMError, LLMNotConfigured
 from memory.services import add_document, evaluate_with_judge, learn_pattern, run_aging
 from memory.services.documents import DocumentError
+from retrieval.embeddings import EmbeddingError
 from tenants.models import Project
 
 Result = tuple[int, dict[str, Any]]

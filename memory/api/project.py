@@ -16,8 +16,8 @@ from rest_framework.response import Response
 
 from engramia_site.api_errors import Conflict
 from jobs.api.async_support import accepted
-from memory.services.embedding import UnknownEmbeddingModel, resolve_embedding_model
 from memory.services.reembedding import ReembeddingInProgress, start_reembedding
+from retrieval.pinned_model import UnknownEmbeddingModel, resolve_embedding_model
 from tenants.api.base import ScopedAPIView
 from tenants.api.strict import StrictSerializer
 from tenants.choices import LLMChoice, ReadPath, Role

@@ -9,8 +9,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from memory.choices import EvaluatorKind, OnDuplicate
+from memory.choices import OnDuplicate
 from memory.models import Pattern
+from retrieval.choices import EvaluatorKind
 from tenants.api.strict import StrictSerializer
 
 MAX_TASK = 100_000

@@ -35,7 +35,6 @@ from memory.api.serializers import (
     RecallSerializer,
 )
 from memory.models import Document, Pattern
-from memory.providers.embeddings import EmbeddingError
 from memory.services import (
     add_evaluation,
     delete_document,
@@ -48,6 +47,7 @@ from memory.services import (
 )
 from memory.services.documents import DocumentError, extract_text
 from memory.services.recall import Match
+from retrieval.embeddings import EmbeddingError
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
 

@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from memory.migration.ndjson import Pair, pair_thread, read_export
 from memory.models import Pattern
-from memory.ranking import NEUTRAL_SCORE
 from memory.services import LearnItem, add_document, learn_patterns_bulk
+from retrieval.ranking import NEUTRAL_SCORE
 from tenants.models import Project
 from tenants.services import ensure_project
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory.models import Pattern
-from memory.ranking import decayed_eval_score
+from retrieval.ranking import decayed_eval_score
 from tenants.models import Project
 
 ARCHIVE_BELOW_SCORE = 3.0

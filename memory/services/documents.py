@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from pgvector.django import CosineDistance
 
 from memory.models import Chunk, Document
-from memory.services.embedding import embed_in_current_model, embedder_for
+from retrieval.pinned_model import embed_in_current_model, embedder_for
+from retrieval.search import cosine_distance
 from tenants.models import Project
 
 CHUNK_CHARS = 1200
@@ -137,7 +137,7 @@ def search_documents(
     rows = (
         Chunk.objects.for_project(project)
         .filter(embedding_model=model)
-        .annotate(distance=CosineDistance("embedding", vector))
+        .annotate(distance=cosine_distance(vector, None))
         .select_related("document")
         .only("id", "index", "text", "document__id", "document__name")
         .order_by("distance")[:limit]

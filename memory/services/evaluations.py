@@ -9,11 +9,11 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from memory.choices import EvaluatorKind
 from memory.models import Evaluation, Pattern
 from memory.providers.judge import EvalResult, evaluate_solution, normalize_feedback
 from memory.providers.llm import LLMNotConfigured, LLMProvider, get_llm
-from memory.ranking import RECENT_EVALUATIONS, aggregate_eval_score
+from retrieval.choices import EvaluatorKind
+from retrieval.ranking import RECENT_EVALUATIONS, aggregate_eval_score
 from tenants.models import Project
 
 

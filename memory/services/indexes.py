@@ -4,7 +4,7 @@ The shared per-model index (migration 0002) serves every project, so a scoped se
 filters as it goes, and PostgreSQL often prefers exact search for projects of 5-10% of the table
 (7-10 ms at 6-9k rows here). A partial index `WHERE project_id = N AND embedding_model = 'm'
 AND NOT archived` holds only the project's live rows: the recall statement's HNSW branch
-(`memory.services.recall`) matches it without any change, the planner takes it because nothing is
+(`retrieval.search`) matches it without any change, the planner takes it because nothing is
 filtered, and a search costs 3-4 ms at recall@10 1.000 (docs/benchmarks.md).
 
 Which projects have one is decided from the data, never stored separately:
@@ -27,8 +27,9 @@ from typing import Any
 
 from django.db import connection
 
-from memory.models import INDEXED_EMBEDDING_MODELS, Pattern
-from memory.services import recall
+from memory.models import Pattern
+from retrieval import search
+from retrieval.search import INDEXED_EMBEDDING_MODELS
 from tenants.models import Project
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def sync_project_indexes(
 def _sync(
     cursor: Any, project_id: int | None, report: SyncReport, say: Callable[[str], None]
 ) -> None:
-    threshold = recall.EXACT_SEARCH_MAX_ROWS
+    threshold = search.EXACT_SEARCH_MAX_ROWS
     sizes = _scope_sizes(project_id)
     existing = existing_project_indexes(project_id)
     wanted = {
@@ -220,8 +221,8 @@ def request_project_index(project: Project, model: str) -> Any:
     if model not in INDEXED_EMBEDDING_MODELS or project_index_ready(project.pk, model):
         return None
     live = Pattern.objects.filter(project_id=project.pk, archived=False, embedding_model=model)
-    if live.values("id")[: recall.EXACT_SEARCH_MAX_ROWS + 1].count() <= (
-        recall.EXACT_SEARCH_MAX_ROWS
+    if live.values("id")[: search.EXACT_SEARCH_MAX_ROWS + 1].count() <= (
+        search.EXACT_SEARCH_MAX_ROWS
     ):
         return None
     if Job.objects.active().filter(project=project, kind=INDEX_KIND).exists():

@@ -14,19 +14,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from memory.choices import EvaluatorKind, OnDuplicate
+from memory.choices import OnDuplicate
 from memory.models import Evaluation, Pattern
-from memory.providers.embeddings import get_embedder
-from memory.services.embedding import (
-    embed_in_current_model,
-    embedder_for,
-    normalize_task,
-    pattern_text,
-    task_hash,
-)
 from memory.services.evaluations import add_evaluation, refresh_eval_score
 from memory.services.indexes import request_project_index
-from memory.services.recall import format_vector, nearest_patterns
+from memory.services.recall import nearest_patterns
+from memory.services.task_text import normalize_task, pattern_text, task_hash
+from retrieval.choices import EvaluatorKind
+from retrieval.embeddings import get_embedder
+from retrieval.pinned_model import embed_in_current_model, embedder_for
+from retrieval.vectors import format_vector
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry, Project
 

@@ -1,14 +1,12 @@
 """Recall: the project's nearest patterns, ranked by similarity × eval multiplier × recency.
 
-Scope before similarity. Small projects are searched exactly through the project index (cheap
-and always complete); large ones through the model's partial HNSW index with pgvector's
-iterative scan, so a filtered search still fills its page. Recall never writes.
+Scope before similarity: the project's live rows of its model, searched exactly or through HNSW
+by `retrieval.search`'s one statement. Recall never writes.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -16,19 +14,17 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.utils import timezone
 
-from memory.models import INDEXED_EMBEDDING_MODELS, Pattern
-from memory.ranking import Ranked, decayed_eval_score, rank, reuse_tier
+from memory.models import Pattern
 from memory.services.documents import DocumentMatch, search_documents
-from memory.services.embedding import embedder_for
+from retrieval.pinned_model import embedder_for
+from retrieval.ranking import Ranked, decayed_eval_score, rank, reuse_tier
+from retrieval.search import indexed_dimensions, scoped_nearest_statement
+from retrieval.search import search_params as scoped_search_params
 from tenants.models import Project
 
-# Up to this many rows in scope, exact search: always complete, ~1.2 µs a row here
-# (docs/benchmarks.md), so at most ~6 ms; above it the planner may take the HNSW index.
-EXACT_SEARCH_MAX_ROWS = 5000
 # Candidates fetched by similarity before re-ranking by score (eval multipliers span 0.5-1.5).
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 40
-HNSW_EF_SEARCH = 200
 
 
 @dataclass(frozen=True)
@@ -90,71 +86,22 @@ _CANDIDATE_COLUMNS = (
 )
 
 
-@functools.cache
-def _vector_format(dimensions: int) -> str:
-    # Nine significant digits round-trip every float32, which is what pgvector stores.
-    return "[" + ",".join(["%.9g"] * dimensions) + "]"
-
-
-def format_vector(vector: Sequence[float]) -> str:
-    """pgvector's text form of a vector, exact for float32, with one `%` for all its floats."""
-    return _vector_format(len(vector)) % tuple(vector)
-
-
-def vector_literal(vector: Sequence[float]) -> str:
-    """format_vector, remembered for recent vectors, as query embeddings are.
-
-    A repeated query skips the formatting (50 µs for 384 floats) for a hash lookup (5 µs).
-    """
-    return _literal(tuple(vector))
-
-
-@functools.lru_cache(maxsize=1024)
-def _literal(vector: tuple[float, ...]) -> str:
-    return format_vector(vector)
-
-
 def _age_days(micros: int | None, now: float) -> float:
     if micros is None:
         return 0.0
     return max(0.0, (now - micros / 1e6) / 86400.0)
 
 
+_SCOPE = "project_id = %(project)s AND NOT archived AND embedding_model = %(model)s"
+
+
 @functools.cache
 def search_statement(dimensions: int | None, with_source: bool) -> str:
-    """One statement for both paths: the size probe picks the branch inside the database.
-
-    The probe counts the scope's rows up to the threshold; a `WHERE` on its result is a one-time
-    filter, so PostgreSQL runs only one branch. Exact search orders by the uncast column, which
-    no index matches; the HNSW branch casts to the dimension of the model's partial expression
-    index (migration 0002) and relies on the session's `hnsw.iterative_scan` (see
-    `configure_connection`) to fill the page despite the scope filter. `dimensions=None` (a
-    model without an index) has the exact branch only.
-    """
-    table = Pattern._meta.db_table
-    scope = "project_id = %(project)s AND NOT archived AND embedding_model = %(model)s"
-    if with_source:
-        scope += " AND source = %(source)s"
-    exact = (
-        f"SELECT {_CANDIDATE_COLUMNS}, embedding <=> %(vector)s::vector AS distance,"  # noqa: S608
-        f" 'exact' AS strategy FROM {table} WHERE {scope}"
+    """The nearest-pattern statement for a model of this dimension (None: no index)."""
+    scope = _SCOPE + (" AND source = %(source)s" if with_source else "")
+    return scoped_nearest_statement(
+        table=Pattern._meta.db_table, columns=_CANDIDATE_COLUMNS, scope=scope, dimensions=dimensions
     )
-    if dimensions is None:
-        return f"{exact} ORDER BY distance LIMIT %(window)s"
-    vector_type = f"vector({int(dimensions)})"
-    return f"""
-        WITH scope_size AS (
-            SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE {scope} LIMIT %(probe)s) AS s
-        )
-        ({exact} AND (SELECT n FROM scope_size) <= %(threshold)s
-         ORDER BY distance LIMIT %(window)s)
-        UNION ALL
-        (SELECT {_CANDIDATE_COLUMNS},
-                (embedding::{vector_type}) <=> (%(vector)s::{vector_type}) AS distance,
-                'hnsw' AS strategy
-           FROM {table} WHERE {scope} AND (SELECT n FROM scope_size) > %(threshold)s
-          ORDER BY distance LIMIT %(window)s)
-    """  # noqa: S608  (identifiers from model metadata and an int; every value is bound)
 
 
 def nearest_patterns(
@@ -162,10 +109,10 @@ def nearest_patterns(
 ) -> tuple[list[Candidate], str]:
     """The project's live patterns nearest to vector, and the path the database took.
 
-    Small scopes (at most EXACT_SEARCH_MAX_ROWS rows) are searched exactly; larger ones through
-    the model's HNSW index when PostgreSQL estimates it cheaper. One round trip either way.
+    Small scopes are searched exactly; larger ones through the model's HNSW index when
+    PostgreSQL estimates it cheaper. One round trip either way.
     """
-    statement = search_statement(INDEXED_EMBEDDING_MODELS.get(model), bool(source))
+    statement = search_statement(indexed_dimensions(model), bool(source))
     params = search_params(project.pk, model, vector, window, source)
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -176,36 +123,20 @@ def nearest_patterns(
 def search_params(
     project_id: int,
     model: str,
-    vector: Sequence[float],
+    vector: list[float],
     window: int,
     source: str | None = None,
     threshold: int | None = None,
 ) -> dict[str, Any]:
     """The values `search_statement` binds (threshold: the exact-search limit, for benchmarks)."""
-    threshold = EXACT_SEARCH_MAX_ROWS if threshold is None else threshold
-    return {
-        "project": project_id,
-        "model": model,
-        "source": source,
-        "vector": vector_literal(vector),
-        "window": window,
-        "threshold": threshold,
-        "probe": threshold + 1,
-    }
-
-
-def configure_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """Session settings for HNSW scans, once per database connection (`connection_created`).
-
-    Iterative scans keep a scoped (filtered) HNSW search going until the page is full, and
-    `ef_search` covers the largest candidate window (limit 50 x CANDIDATE_FACTOR).
-    """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}"
-        )
+    return scoped_search_params(
+        model=model,
+        vector=vector,
+        window=window,
+        threshold=threshold,
+        project=project_id,
+        source=source,
+    )
 
 
 def recall_patterns(
@@ -281,11 +212,8 @@ __all__ = [
     "Candidate",
     "Match",
     "RecallResult",
-    "configure_connection",
-    "format_vector",
     "nearest_patterns",
     "recall_patterns",
     "search_params",
     "search_statement",
-    "vector_literal",
 ]

@@ -1,33 +1,30 @@
 """Re-embedding: move a project to another embedding model without ever mixing two models.
 
-A `reembed` job embeds every pattern, document chunk and project-owned skill under the new model
-into a staging table while recall keeps using the rows' own (old-model) vectors. One transaction
-then re-embeds what changed meanwhile, copies the staged vectors into their rows and repoints
-the project (an audited save), and a last sweep re-embeds rows that were written with the old
-model while the swap was in flight.
+A `reembed` job embeds every registered kind of row (`retrieval.registry`: patterns, document
+chunks, project-owned skills) under the new model into a staging table while recall keeps using
+the rows' own (old-model) vectors. One transaction then re-embeds what changed meanwhile, copies
+the staged vectors into their rows and repoints the project (an audited save), and a last sweep
+re-embeds rows that were written with the old model while the swap was in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job
 from jobs.services import submit_job
-from memory.choices import EmbeddedKind
-from memory.models import Chunk, Pattern, StagedEmbedding
-from memory.providers.embeddings import Embedder, EmbeddingError, get_embedder
-from memory.services.embedding import pattern_text, resolve_embedding_model
+from memory.models import StagedEmbedding
 from memory.services.indexes import request_project_index
-from skills.models import Skill
-from skills.services import embedding_text
+from retrieval.embeddings import Embedder, EmbeddingError, get_embedder
+from retrieval.pinned_model import resolve_embedding_model
+from retrieval.registry import EmbeddedRows, embedded_rows
 from tenants.models import Project
 
 REEMBED_KIND = "reembed"
@@ -35,32 +32,6 @@ REEMBED_KIND = "reembed"
 BATCH_SIZE = 256
 # Rows read per round trip when the swap checks every row's text against its staged vector.
 SCAN_CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class EmbeddedRows:
-    """A kind of row that carries a vector of its project's model, and the text it embeds."""
-
-    kind: EmbeddedKind
-    model: type[models.Model]
-    fields: tuple[str, ...]
-    text: Callable[[Any], str]
-
-    def of(self, project_id: int) -> models.QuerySet[Any]:
-        """The project's rows of this kind."""
-        return self.model.objects.filter(project_id=project_id)  # type: ignore[attr-defined]
-
-
-EMBEDDED_ROWS = (
-    EmbeddedRows(EmbeddedKind.PATTERN, Pattern, ("task",), lambda row: pattern_text(row.task)),
-    EmbeddedRows(EmbeddedKind.CHUNK, Chunk, ("text",), lambda row: row.text),
-    EmbeddedRows(
-        EmbeddedKind.SKILL,
-        Skill,
-        ("name", "description", "tags"),
-        lambda row: embedding_text(row.name, row.description, row.tags),
-    ),
-)
 
 
 class ReembeddingInProgress(Exception):
@@ -148,13 +119,13 @@ def _stage(project_id: int, rows_of: EmbeddedRows, embedder: Embedder, rows: Seq
 
 def _stage_all(project: Project, embedder: Embedder, ctx: JobContext) -> int:
     """Stage every row of the project, batch by batch, resuming from ctx's checkpoint."""
-    kinds = [rows_of.kind.value for rows_of in EMBEDDED_ROWS]
+    kinds = [rows_of.kind for rows_of in embedded_rows()]
     resume = ctx.checkpoint_data or {}
     start = kinds.index(resume["kind"]) if resume.get("kind") in kinds else 0
     done = int(resume.get("done", 0))
-    total = sum(rows_of.of(project.pk).count() for rows_of in EMBEDDED_ROWS)
+    total = sum(rows_of.of(project.pk).count() for rows_of in embedded_rows())
     embedded = 0
-    for index, rows_of in enumerate(EMBEDDED_ROWS[start:], start):
+    for index, rows_of in enumerate(embedded_rows()[start:], start):
         after = int(resume.get("after", 0)) if index == start else 0
         while True:
             batch = list(
@@ -170,7 +141,7 @@ def _stage_all(project: Project, embedder: Embedder, ctx: JobContext) -> int:
             done += len(batch)
             ctx.progress(done, max(total, done))
             # Saved every batch: a retry (a killed worker) resumes here, not at the start.
-            ctx.checkpoint({"kind": rows_of.kind.value, "after": after, "done": done}, force=True)
+            ctx.checkpoint({"kind": rows_of.kind, "after": after, "done": done}, force=True)
     return embedded
 
 
@@ -215,16 +186,16 @@ def _swap(job: Job, embedder: Embedder) -> tuple[int, dict[str, int]]:
             return 0, {}
         # Rows are locked while checked, so a curation edit cannot slip between check and copy;
         # rows inserted meanwhile keep the old model and are left to the sweep.
-        late = sum(_restage_changed(project, rows_of, embedder) for rows_of in EMBEDDED_ROWS)
+        late = sum(_restage_changed(project, rows_of, embedder) for rows_of in embedded_rows())
         switched: dict[str, int] = {}
-        for rows_of in EMBEDDED_ROWS:
+        for rows_of in embedded_rows():
             staged = StagedEmbedding.objects.filter(
                 project_id=project.pk,
                 kind=rows_of.kind,
                 embedding_model=embedder.name,
                 object_id=OuterRef("pk"),
             )
-            switched[rows_of.kind.value] = (
+            switched[rows_of.kind] = (
                 rows_of.of(project.pk)
                 .filter(Exists(staged))
                 .update(
@@ -246,7 +217,7 @@ def _sweep(project_id: int, embedder: Embedder) -> int:
     project already points to the new model, so they are updated directly (locked meanwhile).
     """
     swept = 0
-    for rows_of in EMBEDDED_ROWS:
+    for rows_of in embedded_rows():
         after = 0
         while True:
             with transaction.atomic():
@@ -318,7 +289,6 @@ def reembed_project(job: Job, ctx: JobContext) -> dict[str, Any]:
 
 
 __all__ = [
-    "EMBEDDED_ROWS",
     "REEMBED_KIND",
     "ReembeddingInProgress",
     "active_reembedding",

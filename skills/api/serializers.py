@@ -6,7 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from skills.choices import EvaluatorKind, SearchScope, ToolFormat, Visibility
+from retrieval.choices import EvaluatorKind
+from skills.choices import SearchScope, ToolFormat, Visibility
 from skills.models import Skill, SkillEvaluation, SkillVersion
 from skills.schema import (
     SkillRuleError,
@@ -147,9 +148,13 @@ class SkillEvaluationCreateSerializer(StrictSerializer):
 
     score = serializers.FloatField(min_value=0.0, max_value=10.0)
     feedback = serializers.CharField(max_length=8000, required=False, allow_blank=True, default="")
+    # "agent" is the registry's earlier spelling of agent_outcome, still accepted.
     evaluator = serializers.ChoiceField(
-        choices=EvaluatorKind.choices, required=False, default=EvaluatorKind.HUMAN
+        choices=[*EvaluatorKind.values, "agent"], required=False, default=EvaluatorKind.HUMAN
     )
+
+    def validate_evaluator(self, value: str) -> str:
+        return EvaluatorKind.AGENT_OUTCOME if value == "agent" else value
 
 
 class SkillEvaluationSerializer(serializers.ModelSerializer):

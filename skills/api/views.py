@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from engramia_site.api_errors import Conflict, ServiceUnavailable
-from memory.providers.embeddings import EmbeddingError
+from retrieval.embeddings import EmbeddingError
 from skills.api.serializers import (
     SkillEvaluationCreateSerializer,
     SkillEvaluationSerializer,

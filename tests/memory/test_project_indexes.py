@@ -12,13 +12,14 @@ from jobs.services import run_job_inline
 from memory.models import Pattern
 from memory.services import learn_pattern, recall_patterns
 from memory.services import recall as recall_module
-from memory.services.embedding import embedder_for
 from memory.services.indexes import (
     INDEX_KIND,
     existing_project_indexes,
     project_index_name,
     sync_project_indexes,
 )
+from retrieval import search as search_module
+from retrieval.pinned_model import embedder_for
 from tenants.services import ensure_project
 
 # Concurrent index builds cannot run inside the test's transaction.
@@ -30,7 +31,7 @@ WORDS = "alpha beta gamma delta sigma omega kappa theta zeta csv json parse rend
 
 @pytest.fixture(autouse=True)
 def small_threshold(monkeypatch):
-    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
     yield
     with connection.cursor() as cursor:  # DDL outlives the test's table flush
         for name in existing_project_indexes():
@@ -90,12 +91,12 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkey
     assert f"Index Scan using {big_index} " in scan and "never executed" not in scan
     result = recall_patterns(project=big, task=query, limit=10)
     assert result.strategy == "hnsw"
-    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
     exact = recall_patterns(project=big, task=query, limit=10)
     assert exact.strategy == "exact"
     assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in exact.matches]
 
-    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
     again = sync_project_indexes()
     assert again.created == [] and again.dropped == [] and len(again.kept) == 2
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from memory.ranking import (
+from retrieval.ranking import (
     aggregate_eval_score,
     decayed_eval_score,
     eval_multiplier,

@@ -7,9 +7,9 @@ from django.db import connection
 from django.utils import timezone
 
 from memory.models import Pattern
-from memory.providers.embeddings import get_embedder
 from memory.services import learn_pattern, recall_patterns
-from memory.services import recall as recall_module
+from retrieval import search as search_module
+from retrieval.embeddings import get_embedder
 from tenants.services import ensure_project
 
 
@@ -203,7 +203,7 @@ def test_small_project_in_a_large_table_gets_its_true_nearest_neighbours(db, mon
     Pattern.objects.bulk_create(rows, batch_size=1000)
     query = "parse csv vector index deploy cache"
     exact = [m.pattern_id for m in recall_patterns(project=small, task=query, limit=10).matches]
-    monkeypatch.setattr(recall_module, "EXACT_SEARCH_MAX_ROWS", 10)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10)
     result = recall_patterns(project=small, task=query, limit=10)
     assert result.strategy == "hnsw"
     assert [m.pattern_id for m in result.matches] == exact

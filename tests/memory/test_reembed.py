@@ -17,11 +17,11 @@ from jobs.models import Job
 from jobs.runner import execute_job
 from jobs.services import cancel_job, recover_stale_jobs, run_job_inline
 from memory.models import Chunk, Pattern, StagedEmbedding
-from memory.providers.embeddings import get_embedder
 from memory.services import add_document, learn_pattern, update_pattern
 from memory.services import reembedding as reembedding_module
 from memory.services.learn import LearnItem, learn_patterns_bulk
 from memory.services.reembedding import start_reembedding
+from retrieval.embeddings import get_embedder
 from skills.models import Skill
 from skills.services import embedding_text, register_skill
 from tenants.models import AuditEntry, Project

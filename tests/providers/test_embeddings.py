@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from memory.providers import embeddings
-from memory.providers.embeddings import (
+from retrieval import embeddings
+from retrieval.embeddings import (
     EmbeddingError,
     HashEmbedder,
     LocalEmbedder,
@@ -75,7 +75,7 @@ def openai_embedder(fake: FakeOpenAIEmbeddings, **kwargs: object) -> OpenAIEmbed
 
 def test_module_imports_without_django_or_heavy_dependencies() -> None:
     code = (
-        "import sys, memory.providers.embeddings as e; "
+        "import sys, retrieval.embeddings as e; "
         "heavy = {'django', 'onnxruntime', 'tokenizers', 'openai', 'numpy'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory.providers.embeddings import get_embedder
+from retrieval.embeddings import get_embedder
 from skills.models import Skill
 from skills.services import evaluate_skill, search_skills
 from tenants.choices import Role

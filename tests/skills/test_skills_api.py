@@ -207,7 +207,7 @@ def test_evaluations_update_the_skills_median_and_record_the_version(editor, mak
         )
         assert response.status_code == 201
     body = response.json()
-    assert body["score"] == 8 and body["version"] == 1 and body["evaluator"] == "agent"
+    assert body["score"] == 8 and body["version"] == 1 and body["evaluator"] == "agent_outcome"
     assert body["skill_eval_score"] == 8.0 and body["skill_evaluation_count"] == 3
     skill.refresh_from_db()
     assert skill.eval_score == 8.0 and skill.evaluation_count == 3

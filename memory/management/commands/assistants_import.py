@@ -15,7 +15,7 @@ from memory.migration.importer import (
     import_assistant_definitions,
     import_assistants_export,
 )
-from memory.ranking import NEUTRAL_SCORE
+from retrieval.ranking import NEUTRAL_SCORE
 from tenants.management.base import EngramiaCommand
 
 SUMMARY_KEYS = ("threads", "pairs", "imported", "skipped", "errors", "patterns_per_second")

@@ -12,9 +12,9 @@ from django.db import connections
 from jobs.choices import JobStatus
 from jobs.models import Job
 from jobs.services import run_job_inline
-from memory.choices import EmbeddedKind
-from memory.services.embedding import UnknownEmbeddingModel
 from memory.services.reembedding import ReembeddingInProgress, start_reembedding
+from retrieval.pinned_model import UnknownEmbeddingModel
+from retrieval.registry import embedded_rows
 from tenants.management.base import EngramiaCommand
 
 PROGRESS_SECONDS = 1.0
@@ -85,7 +85,11 @@ class Command(EngramiaCommand):
 
 def _switched(result: dict[str, Any]) -> str:
     counts = result.get("switched") or {}  # stored as jsonb, which does not keep key order
-    parts = [f"{kind}s {counts[kind]}" for kind in EmbeddedKind.values if kind in counts]
+    parts = [
+        f"{kind}s {counts[kind]}"
+        for kind in (rows.kind for rows in embedded_rows())
+        if kind in counts
+    ]
     return ", ".join(parts) or "nothing to switch"
 
 

@@ -1,17 +1,12 @@
-"""Which embedder a project uses, and text normalisation for dedup."""
+"""Which embedder a project uses, and keeping vectors on the project's current model."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
-
 from django.db import connection
 
-from memory.providers.embeddings import Embedder, EmbeddingError, get_embedder
+from retrieval.embeddings import Embedder, EmbeddingError, get_embedder
 from tenants.models import Project
 
-_SPACE = re.compile(r"\s+")
 # pgvector stores at most 16,000 dimensions in a `vector` column.
 MAX_EMBEDDING_DIMENSIONS = 16_000
 MAX_MODEL_NAME_LENGTH = 100  # Project/Pattern/Chunk.embedding_model
@@ -76,17 +71,10 @@ def resolve_embedding_model(name: str) -> str:
     return embedder.name
 
 
-def normalize_task(task: str) -> str:
-    """Casefolded, NFKC, single-spaced, without trailing punctuation: the dedup key's text."""
-    text = unicodedata.normalize("NFKC", task).casefold()
-    return _SPACE.sub(" ", text).strip().rstrip(".!?;: ")
-
-
-def task_hash(task: str) -> str:
-    """SHA-256 of the normalized task."""
-    return hashlib.sha256(normalize_task(task).encode()).hexdigest()
-
-
-def pattern_text(task: str) -> str:
-    """What a pattern's vector embeds: the task, which is what a future recall asks about."""
-    return task
+__all__ = [
+    "MAX_EMBEDDING_DIMENSIONS",
+    "UnknownEmbeddingModel",
+    "embed_in_current_model",
+    "embedder_for",
+    "resolve_embedding_model",
+]

@@ -1,0 +1,129 @@
+"""Scoped nearest-neighbour search over pgvector: one statement picks exact search or HNSW.
+
+Scope before similarity. A scope of at most EXACT_SEARCH_MAX_ROWS rows is searched exactly
+(cheap and always complete); a larger one through its model's partial HNSW index with
+pgvector's iterative scan, so a filtered search still fills its page. The tables that hold
+vectors (patterns, document chunks, skills) keep every model's vectors in one column and record
+the model on each row; each indexed model has a partial expression index on
+`embedding::vector(N)` (memory migration 0002, skills' models).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Expression
+from django.db.models.functions import Cast
+from pgvector.django import CosineDistance, VectorField
+
+from retrieval.vectors import vector_literal
+
+# Models with a partial HNSW index per table (name → dimensions); others are searched exactly.
+INDEXED_EMBEDDING_MODELS: dict[str, int] = {
+    "hash:384": 384,
+    "local:all-MiniLM-L6-v2": 384,
+    "openai:text-embedding-3-small": 1536,
+}
+# Up to this many rows in scope, exact search: always complete, ~1.2 µs a row here
+# (docs/benchmarks.md), so at most ~6 ms; above it the planner may take the HNSW index.
+EXACT_SEARCH_MAX_ROWS = 5000
+HNSW_EF_SEARCH = 200
+
+
+def scoped_nearest_statement(
+    *, table: str, columns: str, scope: str, dimensions: int | None
+) -> str:
+    """One statement for both paths: a size probe picks the branch inside the database.
+
+    `columns` and `scope` are SQL written by the caller (never user input); `scope` may use the
+    bound names of `search_params`. The probe counts the scope's rows up to the threshold; a
+    `WHERE` on its result is a one-time filter, so PostgreSQL runs only one branch. Exact search
+    orders by the uncast column, which no index matches; the HNSW branch casts to the dimension
+    of the model's partial expression index and relies on the session's `hnsw.iterative_scan`
+    (see `configure_connection`) to fill the page despite the scope filter. `dimensions=None`
+    (a model without an index) has the exact branch only. Rows end with `distance, strategy`.
+    """
+    exact = (
+        f"SELECT {columns}, embedding <=> %(vector)s::vector AS distance,"  # noqa: S608
+        f" 'exact' AS strategy FROM {table} WHERE {scope}"
+    )
+    if dimensions is None:
+        return f"{exact} ORDER BY distance LIMIT %(window)s"
+    vector_type = f"vector({int(dimensions)})"
+    return f"""
+        WITH scope_size AS (
+            SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE {scope} LIMIT %(probe)s) AS s
+        )
+        ({exact} AND (SELECT n FROM scope_size) <= %(threshold)s
+         ORDER BY distance LIMIT %(window)s)
+        UNION ALL
+        (SELECT {columns},
+                (embedding::{vector_type}) <=> (%(vector)s::{vector_type}) AS distance,
+                'hnsw' AS strategy
+           FROM {table} WHERE {scope} AND (SELECT n FROM scope_size) > %(threshold)s
+          ORDER BY distance LIMIT %(window)s)
+    """  # noqa: S608  (identifiers from model metadata and an int; every value is bound)
+
+
+@functools.cache
+def indexed_dimensions(model: str) -> int | None:
+    """The dimension of model's HNSW indexes, None when it has none (exact search only)."""
+    return INDEXED_EMBEDDING_MODELS.get(model)
+
+
+def search_params(
+    *,
+    model: str,
+    vector: Sequence[float],
+    window: int,
+    threshold: int | None = None,
+    **scope: Any,
+) -> dict[str, Any]:
+    """The values `scoped_nearest_statement` binds, plus the caller's scope values."""
+    threshold = EXACT_SEARCH_MAX_ROWS if threshold is None else threshold
+    return {
+        **scope,
+        "model": model,
+        "vector": vector_literal(vector),
+        "window": window,
+        "threshold": threshold,
+        "probe": threshold + 1,
+    }
+
+
+def cosine_distance(vector: Sequence[float], dimensions: int | None) -> Expression:
+    """The ORM expression of a row's cosine distance to vector (index-friendly when indexed).
+
+    Casting to the model's fixed dimension lets PostgreSQL use that model's partial HNSW index.
+    """
+    if dimensions is None:
+        return CosineDistance("embedding", list(vector))
+    return CosineDistance(Cast("embedding", VectorField(dimensions=dimensions)), list(vector))
+
+
+def configure_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Session settings for HNSW scans, once per database connection (`connection_created`).
+
+    Iterative scans keep a scoped (filtered) HNSW search going until the page is full, and
+    `ef_search` covers the largest candidate window (limit 50 x 4 candidates per result).
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}"
+        )
+
+
+__all__ = [
+    "EXACT_SEARCH_MAX_ROWS",
+    "HNSW_EF_SEARCH",
+    "INDEXED_EMBEDDING_MODELS",
+    "configure_connection",
+    "cosine_distance",
+    "indexed_dimensions",
+    "scoped_nearest_statement",
+    "search_params",
+]
