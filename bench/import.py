@@ -116,7 +116,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from memory.migration.importer import import_assistants_export
+    from assistants.importer import import_assistants_export
     from retrieval.embeddings import get_embedder
     from tenants.services import ensure_project
 

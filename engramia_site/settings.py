@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "memory",
     "skills",
     "conversations",
+    "assistants",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ v1: list[URLPattern | URLResolver] = [
     path("", include("memory.api.urls")),
     path("", include("skills.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("assistants.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

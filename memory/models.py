@@ -141,18 +141,6 @@ class Chunk(models.Model):
         return f"{self.document_id}#{self.index}"
 
 
-class ImportUpload(models.Model):
-    """An uploaded export waiting for (or being processed by) its import job."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    data = models.BinaryField()
-    size = models.PositiveBigIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"upload {self.pk} ({self.size} bytes)"
-
-
 class StagedEmbedding(models.Model):
     """A vector made by a re-embedding job under the project's next model, not live until swapped.
 

@@ -5,7 +5,6 @@ A provider outage (503) is retried with backoff; invalid input fails at once wit
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -66,34 +65,6 @@ def aging_job(job: Any, ctx: Any) -> dict[str, Any]:
 def document_job(job: Any, ctx: Any) -> dict[str, Any]:
     """POST /v1/documents as a job."""
     return _run(document_operation, job, job.params)
-
-
-@job_kind("import_assistants", timeout=6 * 3600)
-def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/import/assistants: import an uploaded export (idempotent by message id)."""
-    from memory.migration.importer import import_assistants_export
-    from memory.models import ImportUpload
-
-    upload = ImportUpload.objects.filter(pk=job.params["upload_id"], project=job.project).first()
-    if upload is None:
-        raise JobFailed("the uploaded export is gone; upload it again")
-
-    def progress(done: int, total: int) -> None:
-        ctx.progress(done, total)
-        ctx.check_cancelled()
-
-    with _job_errors():
-        summary = import_assistants_export(
-            project=job.project,
-            stream=io.BytesIO(bytes(upload.data)),
-            group_by=job.params.get("group_by", "none"),
-            eval_score=job.params.get("eval_score", 5.0),
-            dry_run=job.params.get("dry_run", False),
-            actor=job.actor,
-            progress=progress,
-        )
-    upload.delete()
-    return summary.to_dict()
 
 
 @job_kind(REEMBED_KIND, timeout=6 * 3600, max_attempts=5)

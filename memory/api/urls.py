@@ -3,7 +3,6 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from memory.api.imports import ImportAssistantsView
 from memory.api.project import ProjectView
 from memory.api.views import (
     AgingView,
@@ -30,6 +29,5 @@ urlpatterns = [
     path("feedback", FeedbackView.as_view(), name="feedback"),
     path("aging", AgingView.as_view(), name="aging"),
     path("metrics", MetricsView.as_view(), name="metrics"),
-    path("import/assistants", ImportAssistantsView.as_view(), name="import-assistants"),
     *router.urls,
 ]

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from memory.migration.importer import GROUP_BY
-from memory.migration.verify import TOP_K, verify_import
+from assistants.importer import GROUP_BY
+from assistants.verify import TOP_K, verify_import
 from tenants.management.base import EngramiaCommand
 
 

@@ -10,10 +10,10 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from assistants.importer import GROUP_BY
+from assistants.models import ImportUpload
 from jobs.api.async_support import accepted
 from jobs.services import submit_job
-from memory.migration.importer import GROUP_BY
-from memory.models import ImportUpload
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from memory.migration.export import (
+from assistants.export import (
     ExportError,
     TerminalProgress,
     export_assistants,

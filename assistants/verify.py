@@ -6,7 +6,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from memory.migration.importer import collect_pairs, dry_target, group_key
+from assistants.importer import collect_pairs, dry_target, group_key
 from memory.models import Pattern
 from memory.services import recall_patterns
 from tenants.models import Project

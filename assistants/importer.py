@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from memory.migration.ndjson import Pair, pair_thread, read_export
+from assistants.ndjson import Pair, pair_thread, read_export
 from memory.models import Pattern
 from memory.services import LearnItem, add_document, learn_patterns_bulk
 from retrieval.ranking import NEUTRAL_SCORE
@@ -24,7 +24,7 @@ GROUP_BY = ("assistant", "thread", "none")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class ImportError_(ValueError):
+class ImportOptionsError(ValueError):
     """An import that cannot run (bad options); the message is meant for the user."""
 
 
@@ -121,9 +121,9 @@ def import_assistants_export(
 ) -> ImportSummary:
     """Pair an export's messages and learn them as patterns under the chosen grouping."""
     if group_by not in GROUP_BY:
-        raise ImportError_(f"group_by must be one of {', '.join(GROUP_BY)}")
+        raise ImportOptionsError(f"group_by must be one of {', '.join(GROUP_BY)}")
     if not 0.0 <= float(eval_score) <= 10.0:
-        raise ImportError_("eval_score must be between 0 and 10")
+        raise ImportOptionsError("eval_score must be between 0 and 10")
     started = time.monotonic()
     pairs, summary = collect_pairs(stream)
     summary.dry_run = dry_run

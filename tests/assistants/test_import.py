@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from memory.migration.importer import import_assistants_export
+from assistants.importer import import_assistants_export
 from memory.models import Document, Pattern
 from tenants.models import Project
 

@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from memory.migration.export import (
+from assistants.export import (
     AssistantsApiGone,
     ExportError,
     ExportInterrupted,

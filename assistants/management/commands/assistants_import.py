@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from memory.migration.importer import (
+from assistants.importer import (
     GROUP_BY,
-    ImportError_,
+    ImportOptionsError,
     import_assistant_definitions,
     import_assistants_export,
 )
@@ -73,7 +73,7 @@ class Command(EngramiaCommand):
                 dry_run=options["dry_run"],
                 progress=progress,
             )
-        except ImportError_ as exc:
+        except ImportOptionsError as exc:
             raise CommandError(str(exc)) from None
         finally:
             if stream is not sys.stdin.buffer:

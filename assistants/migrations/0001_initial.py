@@ -1,0 +1,50 @@
+# ImportUpload moves here from memory (memory 0007): same rows, table renamed.
+
+import django.db.models.deletion
+import django.utils.timezone
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    initial = True
+
+    dependencies = [
+        ("memory", "0007_importupload_moves_to_assistants"),
+        ("tenants", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.CreateModel(
+                    name="ImportUpload",
+                    fields=[
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                            ),
+                        ),
+                        ("data", models.BinaryField()),
+                        ("size", models.PositiveBigIntegerField()),
+                        ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                        (
+                            "project",
+                            models.ForeignKey(
+                                on_delete=django.db.models.deletion.CASCADE,
+                                related_name="+",
+                                to="tenants.project",
+                            ),
+                        ),
+                    ],
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    "ALTER TABLE memory_importupload RENAME TO assistants_importupload",
+                    "ALTER TABLE assistants_importupload RENAME TO memory_importupload",
+                ),
+            ],
+        ),
+    ]

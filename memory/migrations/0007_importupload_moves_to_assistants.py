@@ -1,0 +1,17 @@
+# ImportUpload now belongs to the assistants app; its table is kept and renamed there.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("memory", "0006_staged_embedding_kind_registered"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.DeleteModel(name="ImportUpload")],
+            database_operations=[],
+        ),
+    ]
