@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from assistants.ndjson import Pair, pair_thread, read_export
+from engramia_site.errors import InvalidInput
+from engramia_site.request_context import audited
 from memory.models import Pattern
 from memory.services import LearnItem, add_document, learn_patterns_bulk
 from retrieval.ranking import NEUTRAL_SCORE
@@ -24,7 +26,7 @@ GROUP_BY = ("assistant", "thread", "none")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class ImportOptionsError(ValueError):
+class ImportOptionsError(InvalidInput):
     """An import that cannot run (bad options); the message is meant for the user."""
 
 
@@ -109,6 +111,7 @@ def collect_pairs(stream: IO[bytes]) -> tuple[list[Pair], ImportSummary]:
     return pairs, summary
 
 
+@audited
 def import_assistants_export(
     *,
     project: Project,
@@ -116,7 +119,7 @@ def import_assistants_export(
     group_by: str = "none",
     eval_score: float = NEUTRAL_SCORE,
     dry_run: bool = False,
-    actor: Any = None,
+    actor: Any,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Pair an export's messages and learn them as patterns under the chosen grouping."""
@@ -195,13 +198,14 @@ class DefinitionsSummary:
     projects: list[str] = field(default_factory=list)
 
 
+@audited
 def import_assistant_definitions(
     *,
     project: Project,
     assistants: list[dict[str, Any]],
     group_by: str = "none",
     files_dir: Path | None = None,
-    actor: Any = None,
+    actor: Any,
 ) -> DefinitionsSummary:
     """Instructions onto the project, function tools into skills, files into documents."""
     from skills.services import register_function_tools

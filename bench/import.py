@@ -138,7 +138,7 @@ def main() -> None:
         project = ensure_project("bench-import", f"{name}-{uuid.uuid4().hex[:8]}")
         project.embedding_model = embedder.name
         project.save()
-        summary = import_assistants_export(project=project, stream=io.BytesIO(data))
+        summary = import_assistants_export(project=project, stream=io.BytesIO(data), actor=None)
         assert summary.imported == args.pairs, summary
         ratio = summary.patterns_per_second / baseline
         # The hash embedder is ~40x faster than the inserts: there the import is insert-bound and
@@ -152,7 +152,7 @@ def main() -> None:
             f"{embedder.name:<26}{baseline:>20.0f}{summary.patterns_per_second:>20.0f}"
             f"{ratio:>8.0%}{verdict:>8}"
         )
-        again = import_assistants_export(project=project, stream=io.BytesIO(data))
+        again = import_assistants_export(project=project, stream=io.BytesIO(data), actor=None)
         print(
             f"  re-import: imported {again.imported}, skipped {again.skipped} "
             f"({again.patterns_per_second:.0f} patterns/s counted on 0 new)"

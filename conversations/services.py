@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from conversations.models import SessionItem
+from engramia_site.request_context import audited
 from tenants.models import AuditEntry, Project
 
 # Agents SDK items nest a few levels; a bound keeps every recursive JSON step below Python's.
@@ -95,8 +96,9 @@ def session_items(*, project: Project, session_id: str, limit: int | None = None
     return latest
 
 
+@audited
 @transaction.atomic
-def add_session_items(*, project: Project, session_id: str, items: list[Any]) -> int:
+def add_session_items(*, project: Project, session_id: str, items: list[Any], actor: Any) -> int:
     """Append items to the session; returns how many were added."""
     if not items:
         return 0
@@ -122,8 +124,9 @@ def add_session_items(*, project: Project, session_id: str, items: list[Any]) ->
     return len(payloads)
 
 
+@audited
 @transaction.atomic
-def pop_session_item(*, project: Project, session_id: str) -> Any | None:
+def pop_session_item(*, project: Project, session_id: str, actor: Any) -> Any | None:
     """Remove and return the session's latest item (audited), or None when it is empty."""
     _lock_session(project, session_id)
     latest = (
@@ -139,8 +142,9 @@ def pop_session_item(*, project: Project, session_id: str) -> Any | None:
     return item
 
 
+@audited
 @transaction.atomic
-def clear_session(*, project: Project, session_id: str, actor: Any = None) -> int:
+def clear_session(*, project: Project, session_id: str, actor: Any) -> int:
     """Delete every item of the session; one audit entry names the session and the count."""
     _lock_session(project, session_id)
     user = actor if getattr(actor, "pk", None) else None

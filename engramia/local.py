@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,26 +21,16 @@ from typing import Any
 
 from engramia.config import Scope
 from engramia.errors import (
+    EngramiaAPIError,
     EngramiaConfigError,
-    EngramiaJudgeNotConfiguredError,
-    EngramiaNotFoundError,
-    EngramiaServiceUnavailableError,
+    error_for_status,
     validation_error,
 )
-from engramia.types import EvalResult, FeedbackItem, LearnResult, Match, parse_timestamp
+from engramia.types import EvalResult, FeedbackItem, LearnResult, Match
 
 logger = logging.getLogger("engramia")
 
 DEFAULT_SETTINGS_MODULE = "engramia_site.settings"
-# The API's limits (memory.api.serializers), so both modes accept and refuse the same input.
-MAX_TASK = 100_000
-MAX_RECALL_TASK = 20_000
-MAX_CODE = 1_000_000
-MAX_METADATA_BYTES = 64 * 1024
-MAX_OUTCOME_PATTERNS = 100
-SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-ON_DUPLICATE = ("skip", "replace_with_better", "keep_both")
-
 _setup_lock = threading.Lock()
 _database_checked = False
 
@@ -124,67 +112,6 @@ def _os_user() -> str:
 
 
 # -- validation: the API serializers' rules, without the API ------------------------------
-
-
-def _text(
-    payload: dict[str, Any], name: str, limit: int, *, blank: bool = False, trim: bool = True
-) -> str:
-    """A string field as DRF's CharField reads it (trimmed unless trim=False)."""
-    value = payload.get(name)
-    if value is None:
-        raise validation_error(name, "This field is required.", "required")
-    if not isinstance(value, str):
-        raise validation_error(name, "Not a valid string.")
-    if trim:
-        value = value.strip()
-    if not blank and value == "":
-        raise validation_error(name, "This field may not be blank.", "blank")
-    if len(value) > limit:
-        raise validation_error(
-            name, f"Ensure this field has no more than {limit} characters.", "max_length"
-        )
-    return value
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if value < low:
-        raise validation_error(
-            name, f"Ensure this value is greater than or equal to {low:g}.", "min_value"
-        )
-    if value > high:
-        raise validation_error(
-            name, f"Ensure this value is less than or equal to {high:g}.", "max_value"
-        )
-
-
-def _number(payload: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise validation_error(name, "A valid number is required.")
-    _check_range(name, float(value), low, high)
-    return float(value)
-
-
-def _integer(payload: dict[str, Any], name: str, low: int, high: int) -> int:
-    value = payload.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise validation_error(name, "A valid integer is required.")
-    _check_range(name, value, low, high)
-    return value
-
-
-def _source(payload: dict[str, Any], name: str = "source") -> str | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not SOURCE_RE.match(value):
-        raise validation_error(
-            name,
-            "Use 1-64 lowercase letters, digits and _ . : - (starting with a letter or digit).",
-        )
-    return value
 
 
 class LocalBackend:
@@ -308,8 +235,13 @@ class LocalBackend:
 
         if not connection.in_atomic_block:
             close_old_connections()  # drop a connection the server closed or that is too old
+        from engramia_site.errors import DomainError
+
         with acting_as(self._actor, label=self._label):
-            return handler(self._project(), payload)
+            try:
+                return handler(self._project(), payload)
+            except DomainError as exc:
+                raise sdk_error(exc) from exc
 
     # -- memory operations ----------------------------------------------------------------
 
@@ -323,60 +255,9 @@ class LocalBackend:
         }
 
     def _op_learn(self, project: Any, payload: dict[str, Any]) -> LearnResult:
-        from memory.services import learn_pattern
-        from retrieval.embeddings import EmbeddingError
+        from memory.operations import LEARN
 
-        # Learned text is kept as given (whitespace is part of code), as the API does.
-        task = _text(payload, "task", MAX_TASK, trim=False)
-        if not task.strip():
-            raise validation_error("task", "The task is blank.", "blank")
-        code = _text(payload, "code", MAX_CODE, trim=False)
-        output = payload.get("output")
-        if output is not None and not isinstance(output, str):
-            raise validation_error("output", "Not a valid string.")
-        eval_score = _number(payload, "eval_score", 0, 10)
-        source = _source(payload) or "sdk"
-        run_id = payload.get("run_id") or ""
-        if not isinstance(run_id, str) or len(run_id) > 255:
-            raise validation_error("run_id", "A string of at most 255 characters.")
-        external_id = payload.get("external_id")
-        if external_id is not None and (not isinstance(external_id, str) or len(external_id) > 255):
-            raise validation_error("external_id", "A string of at most 255 characters.")
-        try:
-            created_at = parse_timestamp(payload.get("created_at"))
-        except (ValueError, OverflowError, OSError):
-            raise validation_error(
-                "created_at", "Use an ISO 8601 date-time or epoch seconds."
-            ) from None
-        metadata = payload.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise validation_error("metadata", "Expected a JSON object.")
-        if len(json.dumps(metadata, default=str)) > MAX_METADATA_BYTES:
-            raise validation_error(
-                "metadata", f"metadata exceeds {MAX_METADATA_BYTES} bytes.", "too_large"
-            )
-        on_duplicate = payload.get("on_duplicate") or "skip"
-        if on_duplicate not in ON_DUPLICATE:
-            raise validation_error(
-                "on_duplicate", f'"{on_duplicate}" is not a valid choice.', "invalid_choice"
-            )
-        try:
-            result = learn_pattern(
-                project=project,
-                actor=self._actor,
-                task=task,
-                code=code,
-                output=output or "",
-                eval_score=eval_score,
-                source=source,
-                run_id=run_id,
-                external_id=external_id or None,
-                created_at=created_at,
-                metadata=metadata,
-                on_duplicate=on_duplicate,
-            )
-        except EmbeddingError as exc:
-            raise _unavailable(f"The embedding provider failed: {exc}") from exc
+        result = LEARN.run(project=project, actor=self._actor, data=payload).result
         return LearnResult(
             pattern_id=result.pattern_id,
             stored=result.stored,
@@ -385,26 +266,9 @@ class LocalBackend:
         )
 
     def _op_recall(self, project: Any, payload: dict[str, Any]) -> list[Match]:
-        from memory.services import recall_patterns
-        from retrieval.embeddings import EmbeddingError
+        from memory.operations import recall
 
-        task = _text(payload, "task", MAX_RECALL_TASK)
-        limit = _integer(payload, "limit", 1, 50)
-        recency_weight = _number(payload, "recency_weight", 0, 1) or 0.0
-        min_similarity = _number(payload, "min_similarity", 0, 1)
-        try:
-            result = recall_patterns(
-                project=project,
-                task=task,
-                limit=limit,
-                eval_weighted=bool(payload.get("eval_weighted", True)),
-                recency_weight=recency_weight,
-                min_similarity=min_similarity,
-                source=_source(payload),
-                explain=bool(payload.get("explain", False)),
-            )
-        except EmbeddingError as exc:
-            raise _unavailable(f"The embedding provider failed: {exc}") from exc
+        result = recall(project=project, data=payload)
         return [
             Match(
                 pattern_id=match.pattern_id,
@@ -424,147 +288,68 @@ class LocalBackend:
         ]
 
     def _op_evaluate(self, project: Any, payload: dict[str, Any]) -> EvalResult:
-        from memory.models import Pattern
-        from memory.providers.llm import LLMError, LLMNotConfigured
-        from memory.services import evaluate_with_judge
+        from memory.operations import EVALUATE
 
-        task = _text(payload, "task", MAX_TASK)
-        code = _text(payload, "code", MAX_CODE)
-        output = payload.get("output")
-        if output is not None and not isinstance(output, str):
-            raise validation_error("output", "Not a valid string.")
-        num_evals = _integer(payload, "num_evals", 1, 5)
-        pattern = None
-        if payload.get("pattern_id") is not None:
-            pattern_id = _integer(payload, "pattern_id", 1, 2**63 - 1)
-            pattern = Pattern.objects.for_project(project).filter(pk=pattern_id).first()
-            if pattern is None:
-                raise validation_error("pattern_id", "No such pattern in this project.")
-        try:
-            result = evaluate_with_judge(
-                project=project,
-                task=task,
-                code=code,
-                output=output,
-                num_evals=num_evals,
-                pattern=pattern,
-                actor=self._actor,
-            )
-        except LLMNotConfigured as exc:
-            raise EngramiaJudgeNotConfiguredError(
-                f"HTTP 503: No LLM judge is configured: {exc}",
-                status=503,
-                type="server_error",
-                errors=[
-                    {
-                        "code": "service_unavailable",
-                        "attr": None,
-                        "detail": f"No LLM judge is configured: {exc}",
-                    }
-                ],
-            ) from exc
-        except LLMError as exc:
-            raise _unavailable(f"The LLM judge failed: {exc}") from exc
+        outcome = EVALUATE.run(project=project, actor=self._actor, data=payload)
+        result = outcome.result
         return EvalResult(
             median_score=result.median_score,
             scores=list(result.scores),
             spread=result.spread,
             feedback=result.feedback,
             evaluator=result.evaluator,
-            pattern_id=pattern.pk if pattern is not None else None,
+            pattern_id=outcome.pattern_id,
         )
 
     def _op_feedback(self, project: Any, payload: dict[str, Any]) -> list[FeedbackItem]:
-        from memory.services import feedback_summary
+        from memory.operations import feedback
 
-        limit = _integer(payload, "limit", 1, 100)
         return [
             FeedbackItem(feedback=row["feedback"], count=row["count"], last_seen=row["last_seen"])
-            for row in feedback_summary(project, limit=limit)
+            for row in feedback(project=project, data=payload)
         ]
 
     def _op_delete_pattern(self, project: Any, payload: dict[str, Any]) -> None:
-        from memory.models import Pattern
-        from memory.services import delete_pattern
+        from memory.operations import delete_pattern
 
-        pattern_id = _integer(payload, "pattern_id", 1, 2**63 - 1)
-        pattern = Pattern.objects.for_project(project).filter(pk=pattern_id).first()
-        if pattern is None:
-            raise EngramiaNotFoundError(
-                f"HTTP 404: pattern {pattern_id} does not exist in {self.scope.path}",
-                status=404,
-                errors=[{"code": "not_found", "detail": "Not found.", "attr": None}],
-            )
-        delete_pattern(pattern=pattern, actor=self._actor)
+        delete_pattern(project=project, actor=self._actor, data=payload)
 
     def _op_record_outcome(self, project: Any, payload: dict[str, Any]) -> int:
-        from memory.services import record_outcome
+        from memory.operations import credit_outcome
 
-        pattern_ids = payload.get("pattern_ids")
-        if not isinstance(pattern_ids, list) or not all(
-            isinstance(item, int) and not isinstance(item, bool) for item in pattern_ids
-        ):
-            raise validation_error("pattern_ids", "A list of integers is required.")
-        if len(pattern_ids) > MAX_OUTCOME_PATTERNS:
-            raise validation_error(
-                "pattern_ids",
-                f"Ensure this field has no more than {MAX_OUTCOME_PATTERNS} elements.",
-                "max_length",
-            )
-        score = _number(payload, "score", 0, 10)
-        if score is None:
-            raise validation_error("score", "This field is required.", "required")
-        feedback = _text(payload, "feedback", 10_000, blank=True)
-        return record_outcome(
-            project=project,
-            pattern_ids=pattern_ids,
-            score=score,
-            feedback=feedback,
-            actor=self._actor,
-        )
+        return credit_outcome(project=project, actor=self._actor, data=payload)
 
     # -- sessions (the Agents SDK Session protocol) ---------------------------------------
 
     def _session_id(self, payload: dict[str, Any]) -> str:
-        from conversations.services import MAX_SESSION_ID
+        from conversations.api.serializers import SessionIdSerializer
+        from jobs.operations import validate_input
 
-        session_id = _text(payload, "session_id", MAX_SESSION_ID)
-        if "\x00" in session_id:
-            raise validation_error(
-                "session_id", "Null characters are not allowed.", "null_characters_not_allowed"
-            )
+        data = {"session_id": payload.get("session_id")}
+        session_id: str = validate_input(SessionIdSerializer, data)["session_id"]
         return session_id
 
     def _op_session_get(self, project: Any, payload: dict[str, Any]) -> list[Any]:
-        from conversations.services import MAX_LIMIT, session_items
+        from conversations.api.serializers import SessionItemsQuerySerializer
+        from conversations.services import session_items
+        from jobs.operations import validate_input
 
-        limit = None
-        if payload.get("limit") is not None:
-            limit = _integer(payload, "limit", 0, MAX_LIMIT)
+        query = {"limit": payload["limit"]} if payload.get("limit") is not None else {}
+        limit = validate_input(SessionItemsQuerySerializer, query).get("limit")
         return session_items(project=project, session_id=self._session_id(payload), limit=limit)
 
     def _op_session_add(self, project: Any, payload: dict[str, Any]) -> int:
-        from conversations.services import (
-            MAX_ITEMS_PER_CALL,
-            add_session_items,
-            session_items_problem,
-        )
+        from conversations.api.serializers import SessionItemsAddSerializer
+        from conversations.services import add_session_items
+        from jobs.operations import validate_input
 
-        items = payload.get("items")
-        if not isinstance(items, list) or not items:
-            raise validation_error("items", "A non-empty list of items is required.")
-        if len(items) > MAX_ITEMS_PER_CALL:
-            raise validation_error(
-                "items",
-                f"Ensure this field has no more than {MAX_ITEMS_PER_CALL} elements.",
-                "max_length",
-            )
-        problem = session_items_problem(items)
-        if problem:
-            raise validation_error("items", problem)
+        items = validate_input(SessionItemsAddSerializer, {"items": payload.get("items")})["items"]
         try:
             return add_session_items(
-                project=project, session_id=self._session_id(payload), items=items
+                project=project,
+                session_id=self._session_id(payload),
+                items=items,
+                actor=self._actor,
             )
         except (TypeError, ValueError) as exc:
             raise validation_error("items", f"Items must be JSON-serializable: {exc}") from exc
@@ -572,7 +357,9 @@ class LocalBackend:
     def _op_session_pop(self, project: Any, payload: dict[str, Any]) -> Any:
         from conversations.services import pop_session_item
 
-        return pop_session_item(project=project, session_id=self._session_id(payload))
+        return pop_session_item(
+            project=project, session_id=self._session_id(payload), actor=self._actor
+        )
 
     def _op_session_clear(self, project: Any, payload: dict[str, Any]) -> int:
         from conversations.services import clear_session
@@ -582,12 +369,14 @@ class LocalBackend:
         )
 
 
-def _unavailable(detail: str) -> EngramiaServiceUnavailableError:
-    return EngramiaServiceUnavailableError(
-        f"HTTP 503: {detail}",
-        status=503,
-        type="server_error",
-        errors=[{"code": "service_unavailable", "detail": detail, "attr": None}],
+def sdk_error(exc: Any) -> EngramiaAPIError:
+    """The SDK's typed error for a service's refusal: what the API would have answered."""
+    from engramia_site.api_errors import api_error_body, from_domain_error
+
+    api_exception = from_domain_error(exc)
+    body = api_error_body(api_exception)
+    return error_for_status(
+        int(api_exception.status_code), type=body["type"], errors=body["errors"]
     )
 
 

@@ -13,6 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from engramia_site import errors as domain
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,9 +68,29 @@ def _error_type(status_code: int) -> str:
     return "client_error"
 
 
+def from_domain_error(exc: domain.DomainError) -> exceptions.APIException:
+    """The API's answer to a service's refusal (the one place the mapping is written)."""
+    message = exc.public_message
+    if isinstance(exc, domain.InvalidInput):
+        return exceptions.ValidationError(exc.errors, code=exc.code)
+    if isinstance(exc, domain.NotFound):
+        return exceptions.NotFound(message or None)
+    if isinstance(exc, domain.PermissionDenied):
+        return exceptions.PermissionDenied(message or None)
+    if isinstance(exc, domain.Conflict):
+        return Conflict(message or None)
+    if isinstance(exc, domain.TooLarge):
+        return PayloadTooLarge(message or None)
+    if isinstance(exc, domain.DependencyUnavailable):
+        return ServiceUnavailable(message or None)
+    return exceptions.ValidationError({"non_field_errors": [message]}, code=exc.code)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the contract's error format."""
-    if isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, domain.DomainError):
+        exc = from_domain_error(exc)
+    elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -86,6 +108,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     assert isinstance(exc, exceptions.APIException)
+    response.data = api_error_body(exc, response.status_code)
+    return response
+
+
+def api_error_body(exc: exceptions.APIException, status_code: int | None = None) -> dict[str, Any]:
+    """The contract's error body for an API exception: {"type", "errors": [...]}."""
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
     else:
@@ -96,5 +124,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 "attr": None,
             }
         ]
-    response.data = {"type": _error_type(response.status_code), "errors": errors}
-    return response
+    return {"type": _error_type(status_code or exc.status_code), "errors": errors}

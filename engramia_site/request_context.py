@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -25,6 +26,8 @@ class ActingContext:
     label: str = ""  # names a principal that is not a user, e.g. "cli:alice"
 
 
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 _current: ContextVar[ActingContext | None] = ContextVar("engramia_acting", default=None)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -65,6 +68,43 @@ def acting_as(
         yield context
     finally:
         _current.reset(token)
+
+
+@contextlib.contextmanager
+def acting_for(actor: Any) -> Iterator[ActingContext]:
+    """Inside a write service: audit entries name `actor`, the service's keyword-only argument.
+
+    A user is named as such (the request's id, key name and address are kept when the
+    surrounding context already acts as that user). None means no user: the surrounding
+    principal's label (a command's `cli:<name>`, the SDK's `sdk:<name>`, a job's) or the system.
+    """
+    context = _current.get()
+    if context is None:
+        with acting_as(actor) as fresh:
+            yield fresh
+        return
+    same = getattr(actor, "pk", None) == getattr(context.actor, "pk", None)
+    if actor is None or same:
+        yield context
+        return
+    token = _current.set(replace(context, actor=actor, api_key_name=""))
+    try:
+        yield _current.get() or context
+    finally:
+        _current.reset(token)
+
+
+def audited(service: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Run a write service with the audit context set from its keyword-only `actor`."""
+
+    @functools.wraps(service)
+    def write(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        if "actor" not in kwargs:
+            raise TypeError(f"{service.__name__}() needs the keyword-only argument 'actor'")
+        with acting_for(kwargs["actor"]):
+            return service(*args, **kwargs)
+
+    return write
 
 
 def set_request_actor(actor: Any, api_key_name: str = "") -> None:

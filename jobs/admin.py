@@ -148,7 +148,7 @@ class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
         cancelled = requested = finished = 0
         for job in queryset:
             try:
-                outcome = cancel_job(job)
+                outcome = cancel_job(job, actor=request.user)
             except JobNotCancellable:
                 finished += 1
                 continue

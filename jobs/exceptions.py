@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engramia_site.errors import Conflict
+
 
 class JobError(Exception):
     """Base of the exceptions a job handler raises on purpose; the message is shown to users."""
@@ -31,5 +33,5 @@ class UnknownJobKind(ValueError):
     """No handler is registered under this kind."""
 
 
-class JobNotCancellable(Exception):
+class JobNotCancellable(Conflict):
     """The job already ended (succeeded or failed) and cannot be cancelled."""

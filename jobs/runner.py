@@ -19,6 +19,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
+from engramia_site.errors import (
+    DependencyUnavailable,
+    DomainError,
+    InvalidInput,
+    NotConfigured,
+)
 from engramia_site.request_context import acting_as
 from jobs.choices import JobStatus
 from jobs.conf import (
@@ -32,6 +38,7 @@ from jobs.context import Heartbeat, JobContext, json_snapshot
 from jobs.exceptions import (
     JobCancelled,
     JobError,
+    JobFailed,
     JobSuperseded,
     TransientJobError,
     UnknownJobKind,
@@ -274,6 +281,18 @@ def _retry_or_fail(ctx: JobContext, exc: TransientJobError) -> None:
         )
 
 
+def _settle_domain_error(ctx: JobContext, exc: DomainError) -> None:
+    """A service's refusal: a dependency that may come back is retried, anything else fails."""
+    if isinstance(exc, DependencyUnavailable) and not isinstance(exc, NotConfigured):
+        logger.info("job %s attempt %s: %s", ctx.job_id, ctx.attempt, exc.public_message)
+        _retry_or_fail(ctx, TransientJobError(exc.public_message))
+        return
+    message = exc.public_message
+    if isinstance(exc, InvalidInput):
+        message = f"invalid input: {message}"
+    _finish(ctx, JobStatus.FAILED, error=describe_error(JobFailed(message)))
+
+
 def _run_attempt(job: Job, kind: JobKind) -> None:
     ctx = JobContext(job)
     try:
@@ -287,6 +306,8 @@ def _run_attempt(job: Job, kind: JobKind) -> None:
     except TransientJobError as exc:
         logger.info("job %s attempt %s: transient failure: %s", job.pk, ctx.attempt, exc)
         _retry_or_fail(ctx, exc)
+    except DomainError as exc:
+        _settle_domain_error(ctx, exc)
     except TimeoutException:
         # The alarm may have interrupted a query mid-flight: record the failure on a new connection.
         if not connection.in_atomic_block:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from engramia_site.request_context import acting_as, current_context
+from engramia_site.request_context import acting_as, audited, current_context
 from jobs.choices import JobStatus
 from jobs.conf import stale_seconds
 from jobs.context import json_snapshot
@@ -62,25 +62,24 @@ def _user_or_none(candidate: Any) -> Any:
     return candidate if getattr(candidate, "pk", None) else None
 
 
+@audited
 def submit_job(
     *,
     project: Project,
     kind: str,
     params: dict[str, Any] | None = None,
-    actor: Any = None,
+    actor: Any,
     enqueue: bool = True,
 ) -> Job:
     """Record a pending job of a registered kind and queue it once the transaction commits.
 
-    The actor defaults to the acting context's (request, command); its API key name, label and
-    request id are copied so the job's audit entries name the same principal. Pass enqueue=False
-    to run it yourself with run_job_inline().
+    The job runs as actor (None: no user); the acting context's API key name, label and request
+    id are copied so the job's audit entries name the same principal. Pass enqueue=False to run
+    it yourself with run_job_inline().
     """
     job_kind = get_job_kind(kind)
     params = json_snapshot(params if params is not None else {}, "job params")
     context = current_context()
-    if actor is None and context is not None:
-        actor = context.actor
     with transaction.atomic():
         job = Job.objects.create(
             project=project,
@@ -97,7 +96,8 @@ def submit_job(
     return job
 
 
-def cancel_job(job: Job) -> Job:
+@audited
+def cancel_job(job: Job, *, actor: Any) -> Job:
     """Cancel a pending job now, or ask a running one to stop at its next checkpoint."""
     with transaction.atomic():
         locked = (

@@ -24,4 +24,5 @@ class MemoryConfig(AppConfig):
             EmbeddedRows("pattern", Pattern, ("task",), lambda row: pattern_text(row.task))
         )
         register_embedded_rows(EmbeddedRows("chunk", Chunk, ("text",), lambda row: row.text))
-        import memory.tasks  # noqa: F401  (registers the memory job kinds)
+        import memory.operations
+        import memory.tasks  # noqa: F401  (registers re-embedding and index builds)

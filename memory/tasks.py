@@ -1,80 +1,25 @@
-"""Job kinds of the memory app: the ⧗ endpoints run as jobs with the same operations.
+"""Job kinds of the memory app that are not operations: re-embedding and index builds.
 
-A provider outage (503) is retried with backoff; invalid input fails at once with the reason.
+The ⧗ endpoints' kinds (learn, evaluate, aging, documents) are registered by their operations
+(`memory.operations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from rest_framework.exceptions import ValidationError
-
-from engramia_site.api_errors import ServiceUnavailable
-from jobs.exceptions import JobFailed, TransientJobError
+from jobs.exceptions import TransientJobError
 from jobs.registry import job_kind
-from memory.api.operations import (
-    aging_operation,
-    document_operation,
-    evaluate_operation,
-    learn_operation,
-)
 from memory.services.indexes import INDEX_KIND, sync_project_indexes
 from memory.services.reembedding import REEMBED_KIND, reembed_project
-from retrieval.embeddings import EmbeddingError
-
-
-@contextmanager
-def _job_errors() -> Iterator[None]:
-    """Map the API's errors onto job outcomes."""
-    try:
-        yield
-    except ServiceUnavailable as exc:
-        raise TransientJobError(str(exc.detail)) from exc
-    except ValidationError as exc:
-        raise JobFailed(f"invalid input: {exc.detail}") from exc
-
-
-def _run(
-    operation: Callable[[Any, Any, Any], tuple[int, dict[str, Any]]], job: Any, params: Any
-) -> dict[str, Any]:
-    with _job_errors():
-        return operation(job.project, job.actor, params)[1]
-
-
-@job_kind("learn", timeout=300)
-def learn_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/learn as a job."""
-    return _run(learn_operation, job, job.params)
-
-
-@job_kind("evaluate", timeout=600)
-def evaluate_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/evaluate as a job."""
-    return _run(evaluate_operation, job, job.params)
-
-
-@job_kind("aging", timeout=3600)
-def aging_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/aging as a job."""
-    return _run(aging_operation, job, {})
-
-
-@job_kind("documents", timeout=1800)
-def document_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/documents as a job."""
-    return _run(document_operation, job, job.params)
 
 
 @job_kind(REEMBED_KIND, timeout=6 * 3600, max_attempts=5)
 def reembed_job(job: Any, ctx: Any) -> dict[str, Any]:
     """PATCH /v1/project embedding_model: move the project's vectors to the new model."""
-    try:
-        return reembed_project(job, ctx)
-    except EmbeddingError as exc:
-        # Staged vectors and the checkpoint survive: the retry resumes where this one stopped.
-        raise TransientJobError(f"the embedding provider failed: {exc}") from exc
+    # An EmbeddingError is retried by the runner; staged vectors and the checkpoint survive, so
+    # the retry resumes where this attempt stopped.
+    return reembed_project(job, ctx)
 
 
 @job_kind(INDEX_KIND, timeout=6 * 3600, max_attempts=3)

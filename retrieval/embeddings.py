@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from engramia_site.errors import DependencyUnavailable
+
 __all__ = [
     "DEFAULT_EMBEDDER",
     "Embedder",
@@ -33,8 +35,10 @@ DEFAULT_EMBEDDER = "local"
 QUERY_CACHE_SIZE = 2048
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(DependencyUnavailable):
     """An embedder is misconfigured or its backend failed."""
+
+    prefix = "The embedding provider failed"
 
 
 @runtime_checkable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+from engramia_site.errors import InvalidInput
 from retrieval.embeddings import Embedder, EmbeddingError, get_embedder
 from tenants.models import Project
 
@@ -12,8 +13,11 @@ MAX_EMBEDDING_DIMENSIONS = 16_000
 MAX_MODEL_NAME_LENGTH = 100  # Project/Pattern/Chunk.embedding_model
 
 
-class UnknownEmbeddingModel(ValueError):
+class UnknownEmbeddingModel(InvalidInput):
     """A model name that no embedder answers to, or whose embedder is not configured here."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="embedding_model", code="unknown_model")
 
 
 def embedder_for(project: Project) -> Embedder:

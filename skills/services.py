@@ -6,17 +6,16 @@ here, so callers (API, admin, the Assistants importer, the SDK's local mode) imp
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from engramia_site.request_context import acting_as, current_context
+from engramia_site.request_context import audited
 from retrieval.choices import EvaluatorKind
 from retrieval.embeddings import get_embedder
 from retrieval.pinned_model import embed_in_current_model
@@ -67,16 +66,6 @@ def _user_or_none(actor: Any) -> Any:
     return actor if getattr(actor, "pk", None) is not None else None
 
 
-@contextlib.contextmanager
-def _acting(actor: Any) -> Iterator[None]:
-    """Attribute audit entries to actor when no request, job or command has named one."""
-    if _user_or_none(actor) is not None and current_context() is None:
-        with acting_as(actor):
-            yield
-    else:
-        yield
-
-
 def _rule_errors(exc: SkillRuleError) -> ValidationError:
     return ValidationError({exc.field: ValidationError(exc.message, code=exc.code)})
 
@@ -115,6 +104,7 @@ def _owner_model(skill: Skill) -> str:
     return skill.project.embedding_model if skill.project is not None else default_embedding_model()
 
 
+@audited
 def register_skill(
     *,
     actor: Any,
@@ -151,7 +141,7 @@ def register_skill(
     skill.embedding, skill.embedding_model = _embed(
         _owner_model(skill), skill.name, skill.description, skill.tags
     )
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         owned = Skill.objects.filter(name=name)
         owned = (
             owned.filter(project=project)
@@ -176,6 +166,7 @@ def register_skill(
     return skill
 
 
+@audited
 def update_skill(
     *,
     actor: Any,
@@ -218,7 +209,7 @@ def update_skill(
         probe.check_invariants()
         new_vector = _embed(_owner_model(skill), probe.name, probe.description, probe.tags)
 
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         # Lock the row so two concurrent parameter changes cannot claim the same version.
         current = (
             Skill.objects.select_for_update(of=("self",)).select_related("project").get(pk=skill.pk)
@@ -255,6 +246,7 @@ def update_skill(
     return current
 
 
+@audited
 def publish_skill(
     *, actor: Any, skill: Skill, visibility: Visibility | str = Visibility.PUBLIC
 ) -> Skill:
@@ -265,12 +257,14 @@ def publish_skill(
     return update_skill(actor=actor, skill=skill, visibility=visibility)
 
 
+@audited
 def unpublish_skill(*, actor: Any, skill: Skill) -> Skill:
     """Withdraw a skill to its owner: its project (or, for a tenant-owned skill, its tenant)."""
     private = Visibility.PROJECT if skill.project_id else Visibility.TENANT
     return update_skill(actor=actor, skill=skill, visibility=private)
 
 
+@audited
 def evaluate_skill(
     *,
     actor: Any,
@@ -288,7 +282,7 @@ def evaluate_skill(
     if not math.isfinite(score) or not 0.0 <= score <= 10.0:
         raise ValidationError({"score": "Must be a number from 0 to 10."})
     evaluator = EvaluatorKind(evaluator)
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         locked = (
             Skill.objects.visible_to(project)
             .select_for_update(of=("self",))
@@ -320,8 +314,9 @@ def evaluate_skill(
     return evaluation
 
 
+@audited
 def link_pattern_skill(
-    *, skill: Skill | int, project: Project, pattern_id: int, actor: Any = None
+    *, skill: Skill | int, project: Project, pattern_id: int, actor: Any
 ) -> SkillUsage:
     """Record that a pattern of project used skill (idempotent); the skill must be visible there.
 
@@ -329,7 +324,7 @@ def link_pattern_skill(
     pattern's ownership is its caller's guarantee; only the skill side is checked here.
     """
     skill_id = skill if isinstance(skill, int) else skill.pk
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         if not Skill.objects.visible_to(project).filter(pk=skill_id).exists():
             raise Skill.DoesNotExist(f"skill {skill_id} is not visible from {project}")
         usage, _created = SkillUsage.objects.get_or_create(
@@ -338,9 +333,10 @@ def link_pattern_skill(
     return usage
 
 
+@audited
 def delete_skill(*, actor: Any, skill: Skill) -> None:
     """Remove a skill with its versions, evaluations and pattern links."""
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         skill.delete()
 
 
@@ -366,8 +362,9 @@ def _function_tool_fields(index: int, tool: Any) -> dict[str, Any] | None:
     }
 
 
+@audited
 def register_function_tools(
-    *, project: Project, tools: list[dict[str, Any]], actor: Any = None
+    *, project: Project, tools: list[dict[str, Any]], actor: Any
 ) -> list[Skill]:
     """Register an assistant's function tools as project skills; re-running changes nothing.
 
@@ -390,7 +387,7 @@ def register_function_tools(
         wanted.append(fields)
 
     registered: dict[int, Skill] = {}
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic():
         for fields in wanted:
             existing = Skill.objects.managed_from(project).filter(name=fields["name"]).first()
             if existing is None:

@@ -73,9 +73,9 @@ def tenant_a_objects(owner):
 
     project = owner.project
     pattern = learn_pattern(
-        project=project, task=f"{MARKER} task", code=f"{MARKER} code", eval_score=9
+        project=project, task=f"{MARKER} task", code=f"{MARKER} code", eval_score=9, actor=None
     )
-    document = add_document(project=project, name=f"{MARKER}.md", text=f"{MARKER} text")
+    document = add_document(project=project, name=f"{MARKER}.md", text=f"{MARKER} text", actor=None)
     job = submit_job(project=project, kind="aging", params={}, actor=owner.user)
     skill = register_skill(
         project=project,
@@ -92,6 +92,7 @@ def tenant_a_objects(owner):
             {"role": "user", "content": f"{MARKER} question"},
             {"role": "assistant", "content": f"{MARKER} answer"},
         ],
+        actor=None,
     )
     return {
         "pattern": pattern.pattern_id,

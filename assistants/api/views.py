@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assistants.importer import GROUP_BY
-from assistants.models import ImportUpload
+from assistants.services import queue_assistants_import
 from jobs.api.async_support import accepted
-from jobs.services import submit_job
+from jobs.operations import validate_input
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
 
@@ -57,16 +57,9 @@ class ImportAssistantsView(ScopedAPIView):
         responses={202: dict},
     )
     def post(self, request: Request) -> Response:
-        options = ImportOptionsSerializer(data=request.query_params)
-        options.is_valid(raise_exception=True)
-        data = request.data
-        if not isinstance(data, bytes) or not data.strip():
-            raise exceptions.ValidationError({"body": ["The NDJSON export is empty."]})
-        upload = ImportUpload.objects.create(project=self.project, data=data, size=len(data))
-        job = submit_job(
-            project=self.project,
-            kind="import_assistants",
-            params={"upload_id": upload.pk, **options.validated_data},
-            actor=request.user,
+        options = validate_input(ImportOptionsSerializer, request.query_params)
+        data = request.data if isinstance(request.data, bytes) else b""
+        job = queue_assistants_import(
+            project=self.project, actor=request.user, data=data, options=options
         )
         return accepted(job)

@@ -398,7 +398,7 @@ class Bench:
                     text = f"{task_text(rng, spec)} (run {index})"
                     begin = time.perf_counter()
                     outcome = learn_pattern(
-                        project=project, task=text, code=code_text(text), source="bench"
+                        project=project, task=text, code=code_text(text), source="bench", actor=None
                     )
                     latencies.append(ms_since(begin))
                     if outcome.stored:
@@ -436,7 +436,7 @@ class Bench:
                     LearnItem(task=text, code=code_text(text), external_id=f"bench-{index}")
                 )
             begin = time.perf_counter()
-            imported = learn_patterns_bulk(project=project, items=items)
+            imported = learn_patterns_bulk(project=project, items=items, actor=None)
             elapsed = time.perf_counter() - begin
             self.db.sql("DELETE FROM memory_pattern WHERE project_id = %s", [project.pk])
         report["bulk"] = {

@@ -88,7 +88,10 @@ class SessionItemsView(SessionView):
         body = SessionItemsAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         added = add_session_items(
-            project=self.project, session_id=cleaned, items=body.validated_data["items"]
+            project=self.project,
+            session_id=cleaned,
+            items=body.validated_data["items"],
+            actor=request.user,
         )
         return Response({"session_id": cleaned, "added": added}, status=status.HTTP_201_CREATED)
 
@@ -106,5 +109,5 @@ class SessionPopView(SessionView):
         cleaned = self.clean_session_id(session_id)
         if request.data:  # an empty JSON object, or no body at all
             raise exceptions.ValidationError({"non_field_errors": ["Pop takes no parameters."]})
-        item = pop_session_item(project=self.project, session_id=cleaned)
+        item = pop_session_item(project=self.project, session_id=cleaned, actor=request.user)
         return Response({"session_id": cleaned, "item": item})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
@@ -17,7 +16,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from jobs.models import Job
-from jobs.services import submit_job
+from jobs.operations import Operation
 from tenants.models import Project
 
 logger = logging.getLogger("jobs")
@@ -116,23 +115,21 @@ def accepted(job: Job) -> Response:
     )
 
 
-def run_or_accept(
-    request: Any,
-    *,
-    project: Project,
-    kind: str,
-    params: dict[str, Any],
-    run_sync: Callable[[], Response],
-) -> Response:
-    """Submit a job of kind and answer 202 when the client prefers async; else run_sync().
+def respond(request: Any, operation: Operation[Any], *, project: Project, data: Any) -> Response:
+    """Perform a ⧗ operation now, or with `Prefer: respond-async` answer 202 with its job.
 
-    Validate the input before calling this, so bad input is a 400 either way. params must be
-    JSON-serialisable (decode uploads first): the job's handler receives them as job.params.
+    The input is validated either way, so bad input is a 400 now and never a failed job later.
+    The job receives the raw input and validates it again (it runs in another process).
     """
+    actor = getattr(request, "user", None)
     if prefers_async(request):
-        user = getattr(request, "user", None)
-        response = accepted(submit_job(project=project, kind=kind, params=params, actor=user))
+        job = operation.submit(
+            project=project, actor=actor, data=data if isinstance(data, dict) else {}
+        )
+        response = accepted(job)
     else:
-        response = run_sync()
+        result = operation.run(project=project, actor=actor, data=data)
+        code = status.HTTP_201_CREATED if operation.created(result) else status.HTTP_200_OK
+        response = Response(operation.describe(result), status=code)
     patch_vary_headers(response, ("Prefer",))
     return response

@@ -9,10 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from engramia_site.api_errors import Conflict
 from jobs.api.serializers import JobSerializer
 from jobs.choices import JobStatus
-from jobs.exceptions import JobNotCancellable
 from jobs.models import Job
 from jobs.services import cancel_job
 from tenants.api.base import ScopedViewSet
@@ -57,8 +55,5 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a pending job, or ask a running one to stop at its next checkpoint."""
-        try:
-            job = cancel_job(self.get_object())
-        except JobNotCancellable as exc:
-            raise Conflict(str(exc)) from exc
+        job = cancel_job(self.get_object(), actor=request.user)
         return Response(JobSerializer(job).data)

@@ -14,15 +14,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from engramia_site.api_errors import Conflict
 from jobs.api.async_support import accepted
-from memory.services.reembedding import ReembeddingInProgress, start_reembedding
+from jobs.operations import validate_input
+from memory.services.project_settings import update_project_settings
 from retrieval.pinned_model import UnknownEmbeddingModel, resolve_embedding_model
 from tenants.api.base import ScopedAPIView
 from tenants.api.strict import StrictSerializer
 from tenants.choices import LLMChoice, ReadPath, Role
 from tenants.models import Project, llm_model_validator
-from tenants.services import set_read_path
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -88,30 +87,11 @@ class ProjectView(ScopedAPIView):
         request=ProjectUpdateSerializer, responses={200: ProjectSerializer, 202: dict, 409: dict}
     )
     def patch(self, request: Request) -> Response:
-        serializer = ProjectUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        project = self.project
-        job = None
-        if "embedding_model" in data:
-            # First: a refused change (409) must leave the other fields unchanged too.
-            try:
-                job = start_reembedding(
-                    project=project, embedding_model=data["embedding_model"], actor=request.user
-                )
-            except ReembeddingInProgress as exc:
-                raise Conflict(str(exc)) from None
-        editable = ("name", "instructions", "llm_provider", "llm_model")
-        changed = [field for field in editable if field in data]
-        for field in changed:
-            setattr(project, field, data[field])
-        if changed:
-            project.save(update_fields=changed)
-        if "read_path" in data and data["read_path"] != project.read_path:
-            set_read_path(project=project, read_path=data["read_path"], reason=data["reason"])
-        if job is not None:
+        changes = validate_input(ProjectUpdateSerializer, request.data)
+        update = update_project_settings(project=self.project, actor=request.user, changes=changes)
+        if update.reembedding_job is not None:
             # A new model is a re-embedding job; the project shows it once the job has swapped.
-            response = accepted(job)
-            response.data["project"] = ProjectSerializer(project).data
+            response = accepted(update.reembedding_job)
+            response.data["project"] = ProjectSerializer(update.project).data
             return response
-        return Response(ProjectSerializer(project).data)
+        return Response(ProjectSerializer(update.project).data)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -14,79 +13,49 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from engramia_site.api_errors import ServiceUnavailable
+from engramia_site.errors import InvalidInput
 from engramia_site.parsers import JSONParser
-from jobs.api.async_support import run_or_accept
-from memory.api.operations import (
-    Result,
-    aging_operation,
-    document_operation,
-    evaluate_operation,
-    learn_operation,
-)
-from memory.api.serializers import (
+from jobs.api.async_support import respond
+from jobs.operations import Operation, validate_input
+from memory import operations
+from memory.api.serializers import PatternSerializer
+from memory.inputs import (
     DocumentCreateSerializer,
     EvaluateSerializer,
     EvaluationCreateSerializer,
     LearnSerializer,
     OutcomeSerializer,
-    PatternSerializer,
     PatternUpdateSerializer,
     RecallSerializer,
 )
 from memory.models import Document, Pattern
+from memory.querysets import PatternQuerySet
 from memory.services import (
     add_evaluation,
     delete_document,
     delete_pattern,
-    feedback_summary,
     project_metrics,
-    recall_patterns,
-    record_outcome,
     update_pattern,
 )
 from memory.services.documents import DocumentError, extract_text
 from memory.services.recall import Match
-from retrieval.embeddings import EmbeddingError
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
 
 
-def _respond(result: Result) -> Response:
-    status_code, body = result
-    return Response(body, status=status_code)
+class OperationView(ScopedAPIView):
+    """A ⧗ endpoint: one operation, performed now or, with `Prefer: respond-async`, as a job."""
 
-
-class AsyncOperationView(ScopedAPIView):
-    """A ⧗ endpoint: validates, then runs now or, with `Prefer: respond-async`, as a job."""
-
-    kind: str
-    operation: Callable[[Any, Any, Any], Result]
-    serializer_class: type | None = None
-
-    def payload(self, request: Request) -> Any:
-        return request.data
+    operation: Operation[Any]
 
     def post(self, request: Request) -> Response:
-        data = self.payload(request)
-        if self.serializer_class is not None:  # bad input is a 400 now, not a failed job later
-            self.serializer_class(data=data).is_valid(raise_exception=True)
-        operation = type(self).operation
-        return run_or_accept(
-            request,
-            project=self.project,
-            kind=self.kind,
-            params=data if isinstance(data, dict) else {},
-            run_sync=lambda: _respond(operation(self.project, request.user, data)),
-        )
+        return respond(request, self.operation, project=self.project, data=request.data)
 
 
-class LearnView(AsyncOperationView):
+class LearnView(OperationView):
     """POST /v1/learn ⧗."""
 
-    kind = "learn"
-    operation = staticmethod(learn_operation)
-    serializer_class = LearnSerializer
+    operation = operations.LEARN
     required_roles = {"POST": Role.EDITOR}
 
     @extend_schema(request=LearnSerializer, responses={201: dict, 200: dict, 202: dict})
@@ -94,12 +63,10 @@ class LearnView(AsyncOperationView):
         return super().post(request)
 
 
-class EvaluateView(AsyncOperationView):
+class EvaluateView(OperationView):
     """POST /v1/evaluate ⧗."""
 
-    kind = "evaluate"
-    operation = staticmethod(evaluate_operation)
-    serializer_class = EvaluateSerializer
+    operation = operations.EVALUATE
     required_roles = {"POST": Role.EDITOR}
 
     @extend_schema(request=EvaluateSerializer, responses={200: dict, 202: dict, 503: dict})
@@ -107,17 +74,11 @@ class EvaluateView(AsyncOperationView):
         return super().post(request)
 
 
-class AgingView(AsyncOperationView):
+class AgingView(OperationView):
     """POST /v1/aging ⧗."""
 
-    kind = "aging"
-    operation = staticmethod(aging_operation)
+    operation = operations.AGING
     required_roles = {"POST": Role.EDITOR}
-
-    def payload(self, request: Request) -> Any:
-        if request.data:  # an empty JSON object, or no body at all
-            raise exceptions.ValidationError({"non_field_errors": ["Aging takes no parameters."]})
-        return {}
 
     @extend_schema(request=None, responses={200: dict, 202: dict})
     def post(self, request: Request) -> Response:
@@ -143,14 +104,9 @@ class RecallView(ScopedAPIView):
 
     @extend_schema(request=RecallSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
-        serializer = RecallSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            result = recall_patterns(project=self.project, **serializer.validated_data)
-        except EmbeddingError as exc:
-            raise ServiceUnavailable(f"The embedding provider failed: {exc}") from exc
+        result = operations.recall(project=self.project, data=request.data)
         body: dict[str, Any] = {"matches": [_match_body(match) for match in result.matches]}
-        if serializer.validated_data["include_documents"]:
+        if result.documents_searched:
             body["documents"] = [vars(match) for match in result.documents]
         return Response(body)
 
@@ -169,14 +125,14 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
     }
 
     def get_queryset(self) -> QuerySet[Pattern]:
-        queryset = super().get_queryset()
+        queryset = cast(PatternQuerySet, super().get_queryset())
         if self.action != "list":
             return queryset
         params = self.request.query_params
         errors: dict[str, list[str]] = {}
         archived = params.get("archived", "false").lower()
         if archived in ("false", "0"):
-            queryset = queryset.filter(archived=False)
+            queryset = queryset.live()
         elif archived in ("true", "1"):
             queryset = queryset.filter(archived=True)
         elif archived != "all":
@@ -198,11 +154,8 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
 
     @extend_schema(request=PatternUpdateSerializer, responses=PatternSerializer)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        serializer = PatternUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        pattern = update_pattern(
-            pattern=self.get_object(), changes=serializer.validated_data, actor=request.user
-        )
+        changes = validate_input(PatternUpdateSerializer, request.data)
+        pattern = update_pattern(pattern=self.get_object(), changes=changes, actor=request.user)
         return Response(PatternSerializer(pattern).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -212,12 +165,9 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
     @extend_schema(request=EvaluationCreateSerializer, responses={201: dict})
     @action(detail=True, methods=["post"])
     def evaluations(self, request: Request, pk: str | None = None) -> Response:
-        serializer = EvaluationCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        params = validate_input(EvaluationCreateSerializer, request.data)
         pattern = self.get_object()
-        evaluation = add_evaluation(
-            pattern=pattern, actor=request.user, **serializer.validated_data
-        )
+        evaluation = add_evaluation(pattern=pattern, actor=request.user, **params)
         pattern.refresh_from_db(fields=["eval_score", "eval_count"])
         return Response(
             {
@@ -240,10 +190,8 @@ class OutcomeView(ScopedAPIView):
 
     @extend_schema(request=OutcomeSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
-        serializer = OutcomeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        credited = record_outcome(
-            project=self.project, actor=request.user, **serializer.validated_data
+        credited = operations.credit_outcome(
+            project=self.project, actor=request.user, data=request.data
         )
         return Response({"credited": credited})
 
@@ -253,13 +201,8 @@ class FeedbackView(ScopedAPIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        try:
-            limit = int(request.query_params.get("limit", 20))
-        except ValueError:
-            raise exceptions.ValidationError({"limit": ["An integer from 1 to 100."]}) from None
-        if not 1 <= limit <= 100:
-            raise exceptions.ValidationError({"limit": ["An integer from 1 to 100."]})
-        return Response({"feedback": feedback_summary(self.project, limit=limit)})
+        items = operations.feedback(project=self.project, data=request.query_params.dict())
+        return Response({"feedback": items})
 
 
 class MetricsView(ScopedAPIView):
@@ -305,7 +248,7 @@ class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
                 upload.read(), name=upload.name or "upload", content_type=upload.content_type or ""
             )
         except DocumentError as exc:
-            raise exceptions.ValidationError({"file": [str(exc)]}) from exc
+            raise InvalidInput(str(exc), field="file") from exc
         markdown = (upload.name or "").lower().endswith((".md", ".markdown"))
         payload = {
             "name": data.get("name") or upload.name or "upload",
@@ -318,14 +261,8 @@ class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
 
     @extend_schema(request=DocumentCreateSerializer, responses={201: dict, 202: dict})
     def create(self, request: Request) -> Response:
-        data = self._payload(request)
-        DocumentCreateSerializer(data=data).is_valid(raise_exception=True)
-        return run_or_accept(
-            request,
-            project=self.project,
-            kind="documents",
-            params=data,
-            run_sync=lambda: _respond(document_operation(self.project, request.user, data)),
+        return respond(
+            request, operations.ADD_DOCUMENT, project=self.project, data=self._payload(request)
         )
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:

@@ -10,6 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 import anthropic
 import openai
 
+from engramia_site.errors import DependencyUnavailable, NotConfigured
+
 __all__ = [
     "DEFAULT_MODELS",
     "AnthropicProvider",
@@ -34,12 +36,16 @@ _HOW_TO_CONFIGURE = (
 )
 
 
-class LLMError(Exception):
+class LLMError(DependencyUnavailable):
     """The LLM upstream failed (after the client's retries) or answered with nothing usable."""
 
+    prefix = "The LLM judge failed"
 
-class LLMNotConfigured(LLMError):
+
+class LLMNotConfigured(LLMError, NotConfigured):
     """No LLM provider is configured, or its credentials are missing."""
+
+    prefix = "No LLM judge is configured"
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from engramia_site.request_context import audited
 from memory.models import Pattern
 from retrieval.ranking import decayed_eval_score
 from tenants.models import Project
@@ -22,12 +23,13 @@ CHANGE_TOLERANCE = 0.01
 BATCH = 1000
 
 
+@audited
 def run_aging(
-    *, project: Project | None = None, now: datetime | None = None, actor: Any = None
+    *, project: Project | None = None, now: datetime | None = None, actor: Any
 ) -> dict[str, int]:
     """Apply decay to every evaluated pattern (of one project, or all); returns counts."""
     now = now or timezone.now()
-    queryset = Pattern.objects.filter(archived=False, eval_score__isnull=False)
+    queryset = Pattern.objects.live().filter(eval_score__isnull=False)
     if project is not None:
         queryset = queryset.filter(project_id=project.pk)
     decayed = archived = 0

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db import transaction
 
+from engramia_site.errors import InvalidInput
+from engramia_site.request_context import audited
 from memory.models import Chunk, Document
 from retrieval.pinned_model import embed_in_current_model, embedder_for
 from retrieval.search import cosine_distance
@@ -20,8 +22,11 @@ MAX_DOCUMENT_CHARS = 5_000_000
 TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/json", "text/csv")
 
 
-class DocumentError(ValueError):
-    """A document that cannot be read or is too large."""
+class DocumentError(InvalidInput):
+    """A document that cannot be read or is too large (`field`: the input it came from)."""
+
+    def __init__(self, message: str, *, field: str = "text") -> None:
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERL
     return chunks
 
 
+@audited
 @transaction.atomic
 def add_document(
     *,
@@ -86,7 +92,7 @@ def add_document(
     text: str,
     content_type: str = "text/plain",
     external_id: str | None = None,
-    actor: Any = None,
+    actor: Any,
 ) -> Document:
     """Store a document and its embedded chunks (idempotent by external_id)."""
     if external_id:
@@ -123,8 +129,9 @@ def add_document(
     return document
 
 
+@audited
 @transaction.atomic
-def delete_document(*, document: Document, actor: Any = None) -> None:
+def delete_document(*, document: Document, actor: Any) -> None:
     """Delete a document and its chunks (audited)."""
     document.delete()
 

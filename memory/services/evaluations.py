@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from engramia_site.request_context import audited
 from memory.models import Evaluation, Pattern
 from memory.providers.judge import EvalResult, evaluate_solution, normalize_feedback
 from memory.providers.llm import LLMNotConfigured, LLMProvider, get_llm
@@ -36,6 +37,7 @@ def refresh_eval_score(pattern: Pattern) -> None:
     )
 
 
+@audited
 @transaction.atomic
 def add_evaluation(
     *,
@@ -43,7 +45,7 @@ def add_evaluation(
     score: float,
     evaluator: str = EvaluatorKind.HUMAN,
     feedback: str = "",
-    actor: Any = None,
+    actor: Any,
 ) -> Evaluation:
     """Record a 0-10 evaluation of a pattern and refresh its derived score."""
     if not 0.0 <= float(score) <= 10.0:
@@ -62,13 +64,14 @@ def add_evaluation(
     return evaluation
 
 
+@audited
 def record_outcome(
     *,
     project: Project,
     pattern_ids: Sequence[int],
     score: float,
     feedback: str = "",
-    actor: Any = None,
+    actor: Any,
 ) -> int:
     """Credit the patterns a run recalled with the run's outcome; returns how many were credited."""
     credited = 0
@@ -98,6 +101,7 @@ def llm_for(project: Project) -> LLMProvider:
     return get_llm(project.llm_provider or None, project.llm_model or None)
 
 
+@audited
 def evaluate_with_judge(
     *,
     project: Project,
@@ -106,7 +110,7 @@ def evaluate_with_judge(
     output: str | None = None,
     num_evals: int = 3,
     pattern: Pattern | None = None,
-    actor: Any = None,
+    actor: Any,
     llm: LLMProvider | None = None,
 ) -> EvalResult:
     """Grade a solution with the project's LLM judge; record it on the pattern when given."""

@@ -109,9 +109,7 @@ def existing_project_indexes(project_id: int | None = None) -> dict[str, Project
 
 def _scope_sizes(project_id: int | None) -> dict[tuple[int, str], int]:
     """Live rows per (project, model) of the indexed models."""
-    queryset = Pattern.objects.filter(
-        archived=False, embedding_model__in=list(INDEXED_EMBEDDING_MODELS)
-    )
+    queryset = Pattern.objects.live().filter(embedding_model__in=list(INDEXED_EMBEDDING_MODELS))
     if project_id is not None:
         queryset = queryset.filter(project_id=project_id)
     rows = queryset.values_list("project_id", "embedding_model").order_by()
@@ -220,7 +218,7 @@ def request_project_index(project: Project, model: str) -> Any:
 
     if model not in INDEXED_EMBEDDING_MODELS or project_index_ready(project.pk, model):
         return None
-    live = Pattern.objects.filter(project_id=project.pk, archived=False, embedding_model=model)
+    live = Pattern.objects.live().filter(project_id=project.pk, embedding_model=model)
     if live.values("id")[: search.EXACT_SEARCH_MAX_ROWS + 1].count() <= (
         search.EXACT_SEARCH_MAX_ROWS
     ):
@@ -228,7 +226,8 @@ def request_project_index(project: Project, model: str) -> Any:
     if Job.objects.active().filter(project=project, kind=INDEX_KIND).exists():
         return None
     logger.info("queueing the own HNSW index of project %s (%s)", project.pk, model)
-    return submit_job(project=project, kind=INDEX_KIND, params={})
+    # Index upkeep is the system's own work, whoever's write made the project large.
+    return submit_job(project=project, kind=INDEX_KIND, params={}, actor=None)
 
 
 __all__ = [

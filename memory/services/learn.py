@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from engramia_site.request_context import audited
 from memory.choices import OnDuplicate
 from memory.models import Evaluation, Pattern
 from memory.services.evaluations import add_evaluation, refresh_eval_score
@@ -49,8 +50,8 @@ def _find_duplicate(
     Also returns the search path, "hnsw" meaning the project is above the exact-search size.
     """
     same_task = (
-        Pattern.objects.for_project(project)
-        .filter(archived=False)
+        Pattern.objects.live()
+        .for_project(project)
         .filter(task_hash=digest)
         .order_by("pk")
         .first()
@@ -65,12 +66,13 @@ def _find_duplicate(
     return None, strategy
 
 
+@audited
 def learn_pattern(
     *,
     project: Project,
     task: str,
     code: str,
-    actor: Any = None,
+    actor: Any,
     output: str = "",
     eval_score: float | None = None,
     source: str = "api",
@@ -176,8 +178,9 @@ def _replace_if_better(
     return LearnResult(existing.pk, stored=True, duplicate_of=existing.pk, replaced=True)
 
 
+@audited
 @transaction.atomic
-def update_pattern(*, pattern: Pattern, changes: dict[str, Any], actor: Any = None) -> Pattern:
+def update_pattern(*, pattern: Pattern, changes: dict[str, Any], actor: Any) -> Pattern:
     """Curate a pattern: edit task/code/output/metadata or (un)archive it; re-embeds a new task."""
     pattern = Pattern.objects.select_for_update().select_related("project").get(pk=pattern.pk)
     for name in ("code", "output", "metadata", "archived"):
@@ -193,8 +196,9 @@ def update_pattern(*, pattern: Pattern, changes: dict[str, Any], actor: Any = No
     return pattern
 
 
+@audited
 @transaction.atomic
-def delete_pattern(*, pattern: Pattern, actor: Any = None) -> None:
+def delete_pattern(*, pattern: Pattern, actor: Any) -> None:
     """Delete a pattern and its evaluations (audited)."""
     pattern.delete()
 
@@ -222,11 +226,12 @@ class BulkLearnResult:
     pattern_ids: list[int] = field(default_factory=list)
 
 
+@audited
 def learn_patterns_bulk(
     *,
     project: Project,
     items: Sequence[LearnItem],
-    actor: Any = None,
+    actor: Any,
     source: str = "import",
     evaluator: str = EvaluatorKind.IMPORT,
     batch_size: int = 256,

@@ -19,8 +19,8 @@ def project_metrics(project: Project) -> dict[str, Any]:
         avg_eval_score=Avg("eval_score", filter=Q(archived=False)),
     )
     by_source = dict(
-        Pattern.objects.for_project(project)
-        .filter(archived=False)
+        Pattern.objects.live()
+        .for_project(project)
         .values_list("source")
         .annotate(n=Count("id"))
         .values_list("source", "n")

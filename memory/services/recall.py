@@ -52,6 +52,7 @@ class RecallResult:
     matches: list[Match]
     documents: list[DocumentMatch] = field(default_factory=list)
     strategy: str = "exact"
+    documents_searched: bool = False
 
 
 class Candidate(NamedTuple):
@@ -205,7 +206,12 @@ def recall_patterns(
         for score, similarity, row, ranked, effective in scored[:limit]
     ]
     documents = search_documents(project, vector, limit=limit) if include_documents else []
-    return RecallResult(matches=matches, documents=documents, strategy=strategy)
+    return RecallResult(
+        matches=matches,
+        documents=documents,
+        strategy=strategy,
+        documents_searched=include_documents,
+    )
 
 
 __all__ = [

@@ -16,6 +16,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 
+from engramia_site.errors import Conflict
+from engramia_site.request_context import audited
 from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job
@@ -34,7 +36,7 @@ BATCH_SIZE = 256
 SCAN_CHUNK = 2000
 
 
-class ReembeddingInProgress(Exception):
+class ReembeddingInProgress(Conflict):
     """The project already has a re-embedding job that has not ended."""
 
     def __init__(self, job: Job) -> None:
@@ -51,8 +53,9 @@ def active_reembedding(project: Project) -> Job | None:
     return Job.objects.active().filter(project=project, kind=REEMBED_KIND).order_by("pk").first()
 
 
+@audited
 def start_reembedding(
-    *, project: Project, embedding_model: str, actor: Any = None, enqueue: bool = True
+    *, project: Project, embedding_model: str, actor: Any, enqueue: bool = True
 ) -> Job | None:
     """Queue the job that moves project to embedding_model; None when it already uses it.
 

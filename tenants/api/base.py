@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db import models
-from rest_framework import exceptions, generics, viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -89,13 +89,6 @@ class ScopedViewMixin:
 
 class ScopedAPIView(ScopedViewMixin, APIView):
     """An APIView acting inside one project."""
-
-
-class ScopedGenericAPIView(ScopedViewMixin, generics.GenericAPIView):
-    """A GenericAPIView whose queryset is always the request's project's rows."""
-
-    def get_queryset(self) -> models.QuerySet[Any]:
-        return self.scope_queryset(super().get_queryset())
 
 
 class ScopedViewSet(ScopedViewMixin, viewsets.GenericViewSet):

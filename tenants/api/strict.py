@@ -26,7 +26,3 @@ class StrictMixin:
 
 class StrictSerializer(StrictMixin, serializers.Serializer):
     """A plain serializer that refuses unknown fields."""
-
-
-class StrictModelSerializer(StrictMixin, serializers.ModelSerializer):
-    """A model serializer that refuses unknown fields."""

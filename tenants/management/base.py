@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from engramia_site.errors import DomainError
 from engramia_site.request_context import acting_as
 from tenants.models import Project
 from tenants.services import ScopeError, get_project_by_path
@@ -32,10 +33,11 @@ def operator_principal() -> tuple[Any, str]:
 
 
 class EngramiaCommand(BaseCommand):
-    """Runs handle_command inside an audit context; ScopeError/ValidationError → CommandError."""
+    """Runs handle_command inside an audit context; refusals become a one-line CommandError."""
 
     def handle(self, *args: Any, **options: Any) -> str | None:
         actor, label = operator_principal()
+        self.actor = actor  # the user write services act as (None: the `cli:<name>` label)
         with acting_as(actor, label=label):
             try:
                 return self.handle_command(*args, **options)
@@ -43,6 +45,8 @@ class EngramiaCommand(BaseCommand):
                 raise CommandError(str(exc)) from None
             except ValidationError as exc:
                 raise CommandError("; ".join(exc.messages)) from None
+            except DomainError as exc:
+                raise CommandError(exc.public_message) from None
 
     def handle_command(self, *args: Any, **options: Any) -> str | None:
         raise NotImplementedError

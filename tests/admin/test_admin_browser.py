@@ -53,8 +53,15 @@ def _login(page, live_server, email, password):
 def test_owner_logs_in_curates_patterns_and_sees_only_their_tenant(page, live_server):
     mine = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
     bootstrap(tenant_slug="globex", project_slug="research", email="boss@globex.test")
-    learn_pattern(project=mine.project, task="Parse invoices from PDF", code="pypdf", eval_score=8)
-    learn_pattern(project=ensure_project("globex", "research"), task="Globex secret plan", code="x")
+    learn_pattern(
+        project=mine.project, task="Parse invoices from PDF", code="pypdf", eval_score=8, actor=None
+    )
+    learn_pattern(
+        project=ensure_project("globex", "research"),
+        task="Globex secret plan",
+        code="x",
+        actor=None,
+    )
 
     _login(page, live_server, "owner@acme.test", mine.password)
     assert page.locator("#site-name").inner_text() == "Engramia"

@@ -31,6 +31,7 @@ def export_bytes(*lines):
 
 
 def run(project, data, **options):
+    options.setdefault("actor", None)
     return import_assistants_export(project=project, stream=io.BytesIO(data), **options)
 
 

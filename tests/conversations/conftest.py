@@ -29,6 +29,6 @@ def seed_session(db: Any) -> Callable[..., None]:
     from conversations.services import add_session_items
 
     def seed(project: Any, session_id: str, items: list[Any]) -> None:
-        add_session_items(project=project, session_id=session_id, items=items)
+        add_session_items(project=project, session_id=session_id, items=items, actor=None)
 
     return seed

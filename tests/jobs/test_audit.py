@@ -41,7 +41,13 @@ def test_a_jobs_own_transitions_name_its_actor_and_leave_out_noisy_fields(editor
     from jobs.services import run_job_inline, submit_job
 
     with acting_as(editor.user, api_key_name="bot-key", request_id="req-run"):
-        job = submit_job(project=editor.project, kind="test.echo", params={"x": 1}, enqueue=False)
+        job = submit_job(
+            project=editor.project,
+            kind="test.echo",
+            params={"x": 1},
+            enqueue=False,
+            actor=editor.user,
+        )
     run_job_inline(job)
     entries = job_entries(job)
     assert [entry.changes.get("status") for entry in entries] == [

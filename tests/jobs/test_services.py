@@ -23,7 +23,7 @@ def test_submit_records_a_pending_job_and_queues_it_after_commit(
 ):
     with acting_as(owner.user, api_key_name="ci-key", request_id="req-7"):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            job = submit_job(project=project_a, kind="test.echo", params={"n": 1})
+            job = submit_job(project=project_a, kind="test.echo", params={"n": 1}, actor=owner.user)
         assert queued_job_ids() == []  # nothing reaches the queue before the commit
         for callback in callbacks:
             callback()
@@ -36,27 +36,33 @@ def test_submit_records_a_pending_job_and_queues_it_after_commit(
 
 
 def test_submit_takes_its_limits_from_the_kind(project_a):
-    job = submit_job(project=project_a, kind="test.fail", params={}, enqueue=False)
+    job = submit_job(project=project_a, kind="test.fail", params={}, enqueue=False, actor=None)
     assert job.max_attempts == 2
 
 
 def test_submit_refuses_unknown_kinds_and_unserialisable_params(project_a):
     with pytest.raises(UnknownJobKind, match="nope"):
-        submit_job(project=project_a, kind="nope", params={})
+        submit_job(project=project_a, kind="nope", params={}, actor=None)
     with pytest.raises(ValueError, match="JSON"):
-        submit_job(project=project_a, kind="test.echo", params={"file": object()})
+        submit_job(project=project_a, kind="test.echo", params={"file": object()}, actor=None)
     assert not Job.objects.exists()
 
 
 def test_a_cli_label_is_kept_when_there_is_no_user(project_a):
     with acting_as(label="cli:alice"):
-        job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False)
+        job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False, actor=None)
     assert job.actor is None and job.actor_label == "cli:alice"
 
 
 def test_inline_run_succeeds_as_the_submitter(project_a, editor):
     with acting_as(editor.user, api_key_name="k1", request_id="req-inline"):
-        job = submit_job(project=project_a, kind="test.echo", params={"x": [1, 2]}, enqueue=False)
+        job = submit_job(
+            project=project_a,
+            kind="test.echo",
+            params={"x": [1, 2]},
+            enqueue=False,
+            actor=editor.user,
+        )
     finished = run_job_inline(job)
     assert finished.status == "succeeded" and finished.attempts == 1
     assert finished.result == {
@@ -72,7 +78,11 @@ def test_inline_run_succeeds_as_the_submitter(project_a, editor):
 def test_a_failing_handler_ends_failed_with_its_message_and_is_not_retried(project_a):
     CALLS.clear()
     job = submit_job(
-        project=project_a, kind="test.fail", params={"message": "disk on fire"}, enqueue=False
+        project=project_a,
+        kind="test.fail",
+        params={"message": "disk on fire"},
+        enqueue=False,
+        actor=None,
     )
     finished = run_job_inline(job)
     assert finished.status == "failed"
@@ -87,6 +97,7 @@ def test_job_failed_carries_a_plain_message(project_a):
         kind="test.refuse",
         params={"message": "No LLM configured."},
         enqueue=False,
+        actor=None,
     )
     assert run_job_inline(job).error == "No LLM configured."
 
@@ -94,7 +105,9 @@ def test_job_failed_carries_a_plain_message(project_a):
 def test_transient_errors_are_retried_with_backoff_until_success(project_a, settings):
     settings.ENGRAMIA_JOB_RETRY_BACKOFF_SECONDS = 0.05
     CALLS.clear()
-    job = submit_job(project=project_a, kind="test.flaky", params={"succeed_on": 3}, enqueue=False)
+    job = submit_job(
+        project=project_a, kind="test.flaky", params={"succeed_on": 3}, enqueue=False, actor=None
+    )
     finished = run_job_inline(job)
     assert finished.status == "succeeded" and finished.result == {"succeeded_on": 3}
     assert finished.attempts == 3 and CALLS["test.flaky"] == 3
@@ -103,7 +116,9 @@ def test_transient_errors_are_retried_with_backoff_until_success(project_a, sett
 
 def test_transient_errors_give_up_after_max_attempts(project_a, settings):
     settings.ENGRAMIA_JOB_RETRY_BACKOFF_SECONDS = 0
-    job = submit_job(project=project_a, kind="test.flaky", params={"succeed_on": 99}, enqueue=False)
+    job = submit_job(
+        project=project_a, kind="test.flaky", params={"succeed_on": 99}, enqueue=False, actor=None
+    )
     finished = run_job_inline(job)
     assert finished.status == "failed" and finished.attempts == 3
     assert finished.error == "not yet (attempt 3) (gave up after 3 attempts)"
@@ -115,6 +130,7 @@ def test_a_transient_failure_waits_pending_with_the_reason(project_a):
         kind="test.flaky",
         params={"succeed_on": 2, "retry_after": 60},
         enqueue=False,
+        actor=None,
     )
     after = run_job(job.pk)
     job.refresh_from_db()
@@ -130,7 +146,7 @@ def test_a_transient_failure_waits_pending_with_the_reason(project_a):
 def test_run_job_is_quiet_for_missing_and_finished_jobs(project_a):
     CALLS.clear()
     assert run_job(987654321) is None
-    job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False)
+    job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False, actor=None)
     assert run_job(job.pk) == "succeeded"
     first = Job.objects.get(pk=job.pk)
     # django-q2 redelivering the message (a worker died after finishing) must not run it again.
@@ -157,8 +173,8 @@ def test_run_job_takes_over_a_job_whose_worker_died(make_job):
 
 def test_a_cancelled_pending_job_never_runs(project_a):
     CALLS.clear()
-    job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False)
-    cancelled = cancel_job(job)
+    job = submit_job(project=project_a, kind="test.echo", params={}, enqueue=False, actor=None)
+    cancelled = cancel_job(job, actor=None)
     assert cancelled.status == "cancelled" and cancelled.finished_at is not None
     assert run_job(job.pk) == "cancelled"
     assert CALLS["test.echo"] == 0 and Job.objects.get(pk=job.pk).attempts == 0
@@ -173,11 +189,13 @@ def test_a_running_job_stops_at_its_next_checkpoint(make_job):
 
 def test_cancel_refuses_finished_jobs(make_job):
     with pytest.raises(JobNotCancellable):
-        cancel_job(make_job(status="failed"))
+        cancel_job(make_job(status="failed"), actor=None)
 
 
 def test_an_unserialisable_result_fails_the_job(project_a):
-    job = submit_job(project=project_a, kind="test.bad_result", params={}, enqueue=False)
+    job = submit_job(
+        project=project_a, kind="test.bad_result", params={}, enqueue=False, actor=None
+    )
     finished = run_job_inline(job)
     assert finished.status == "failed" and "JSON-serialisable" in finished.error
 

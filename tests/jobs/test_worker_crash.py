@@ -27,7 +27,10 @@ def test_killed_worker_mid_bulk_job_resumes_from_checkpoint_storing_every_item_o
 ):
     first = start_worker()
     job = submit_job(
-        project=project_a, kind="test.bulk_groups", params={"count": ITEMS, "delay": 0.05}
+        project=project_a,
+        kind="test.bulk_groups",
+        params={"count": ITEMS, "delay": 0.05},
+        actor=None,
     )
     wait_for(
         lambda: (Job.objects.get(pk=job.pk).checkpoint or {}).get("next", 0) >= 15,

@@ -72,14 +72,14 @@ def test_submit_poll_succeed_as_the_submitter(worker, editor):
 
 
 def test_a_failing_job_ends_failed_with_its_error(worker, project_a):
-    job = submit_job(project=project_a, kind="test.fail", params={"message": "kaput"})
+    job = submit_job(project=project_a, kind="test.fail", params={"message": "kaput"}, actor=None)
     result = finished(job, worker)
     assert result.status == "failed" and result.error == "ValueError: kaput"
     assert result.attempts == 1 and result.result is None  # a bug is not retried
 
 
 def test_a_transient_error_is_retried_with_backoff_then_succeeds(worker, project_a):
-    job = submit_job(project=project_a, kind="test.flaky", params={"succeed_on": 3})
+    job = submit_job(project=project_a, kind="test.flaky", params={"succeed_on": 3}, actor=None)
     result = finished(job, worker)
     assert result.status == "succeeded", result.error
     assert result.attempts == 3 and result.result == {"succeeded_on": 3} and result.error == ""
@@ -87,26 +87,30 @@ def test_a_transient_error_is_retried_with_backoff_then_succeeds(worker, project
 
 def test_a_quiet_job_is_kept_alive_by_its_heartbeat_not_taken_for_dead(worker, project_a):
     # Longer than ENGRAMIA_JOB_STALE_SECONDS (1.5 s) without a single progress report.
-    job = submit_job(project=project_a, kind="test.quiet", params={"seconds": 3})
+    job = submit_job(project=project_a, kind="test.quiet", params={"seconds": 3}, actor=None)
     result = finished(job, worker)
     assert result.status == "succeeded" and result.attempts == 1
     assert result.result == {"attempt": 1}
 
 
 def test_a_job_past_its_time_limit_fails(worker, project_a):
-    job = submit_job(project=project_a, kind="test.sleepy", params={"seconds": 30})
+    job = submit_job(project=project_a, kind="test.sleepy", params={"seconds": 30}, actor=None)
     result = finished(job, worker, timeout=20)
     assert result.status == "failed"
     assert result.error == "The job exceeded its time limit of 1 s."
     # The worker survives its timeout and keeps serving.
     assert (
-        finished(submit_job(project=project_a, kind="test.echo", params={}), worker).status
+        finished(
+            submit_job(project=project_a, kind="test.echo", params={}, actor=None), worker
+        ).status
         == "succeeded"
     )
 
 
 def test_cancelling_a_running_job_stops_it_at_its_next_checkpoint(worker, editor):
-    job = submit_job(project=editor.project, kind="test.slow", params={"steps": 200, "delay": 0.05})
+    job = submit_job(
+        project=editor.project, kind="test.slow", params={"steps": 200, "delay": 0.05}, actor=None
+    )
     wait_for(
         lambda: Job.objects.get(pk=job.pk).progress_done >= 3,
         timeout=30,
@@ -122,7 +126,7 @@ def test_cancelling_a_running_job_stops_it_at_its_next_checkpoint(worker, editor
 
 def test_cancelling_a_queued_job_means_it_never_runs(worker, editor):
     busy = submit_job(
-        project=editor.project, kind="test.slow", params={"steps": 200, "delay": 0.05}
+        project=editor.project, kind="test.slow", params={"steps": 200, "delay": 0.05}, actor=None
     )
     wait_for(
         lambda: Job.objects.get(pk=busy.pk).status == "running",
@@ -130,7 +134,7 @@ def test_cancelling_a_queued_job_means_it_never_runs(worker, editor):
         what="the worker to be busy",
         log=worker.log_tail,
     )
-    queued = submit_job(project=editor.project, kind="test.echo", params={})
+    queued = submit_job(project=editor.project, kind="test.echo", params={}, actor=None)
     assert editor.client().post(f"/v1/jobs/{queued.pk}/cancel").json()["status"] == "cancelled"
     editor.client().post(f"/v1/jobs/{busy.pk}/cancel")
     assert finished(busy, worker).status == "cancelled"

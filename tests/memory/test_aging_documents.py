@@ -10,19 +10,25 @@ from memory.services import add_evaluation, learn_pattern, run_aging
 
 def test_aging_decays_toward_neutral_archives_stale_low_value_and_is_idempotent(project_a):
     old = timezone.now() - timedelta(days=400)
-    good = learn_pattern(project=project_a, task="good old answer", code="c", created_at=old)
-    bad = learn_pattern(project=project_a, task="bad old answer", code="c", created_at=old)
+    good = learn_pattern(
+        project=project_a, task="good old answer", code="c", created_at=old, actor=None
+    )
+    bad = learn_pattern(
+        project=project_a, task="bad old answer", code="c", created_at=old, actor=None
+    )
     for result, score in ((good, 9.0), (bad, 1.0)):
-        evaluation = add_evaluation(pattern=Pattern.objects.get(pk=result.pattern_id), score=score)
+        evaluation = add_evaluation(
+            pattern=Pattern.objects.get(pk=result.pattern_id), score=score, actor=None
+        )
         type(evaluation).objects.filter(pk=evaluation.pk).update(created_at=old)
         Pattern.objects.filter(pk=result.pattern_id).update(last_evaluated_at=old)
     now = timezone.now()
-    assert run_aging(project=project_a, now=now) == {"decayed": 2, "archived": 1}
+    assert run_aging(project=project_a, now=now, actor=None) == {"decayed": 2, "archived": 1}
     good_row = Pattern.objects.get(pk=good.pattern_id)
     assert 5.0 < good_row.decayed_eval_score < 9.0 and not good_row.archived
     assert Pattern.objects.get(pk=bad.pattern_id).archived
-    assert run_aging(project=project_a, now=now) == {"decayed": 0, "archived": 0}
-    assert run_aging(project=project_a, now=now + timedelta(minutes=5)) == {
+    assert run_aging(project=project_a, now=now, actor=None) == {"decayed": 0, "archived": 0}
+    assert run_aging(project=project_a, now=now + timedelta(minutes=5), actor=None) == {
         "decayed": 0,
         "archived": 0,
     }

@@ -116,5 +116,7 @@ def test_reader_cannot_learn(reader):
 
 
 def test_learn_service_records_import_evaluator(project_a):
-    result = learn_pattern(project=project_a, task="t", code="c", source="import", eval_score=5.0)
+    result = learn_pattern(
+        project=project_a, task="t", code="c", source="import", eval_score=5.0, actor=None
+    )
     assert Evaluation.objects.get(pattern_id=result.pattern_id).evaluator == "import"

@@ -140,19 +140,21 @@ def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
 def test_learning_into_a_large_project_queues_its_index_once():
     big = ensure_project("bigco", "main")
     _fill(big, 40, 1)
-    learn_pattern(project=big, task="deploy the queue workers with a canary", code="c")
+    learn_pattern(project=big, task="deploy the queue workers with a canary", code="c", actor=None)
     jobs = Job.objects.filter(project=big, kind=INDEX_KIND)
     assert jobs.count() == 1
-    learn_pattern(project=big, task="render json for the dashboard", code="c")
+    learn_pattern(project=big, task="render json for the dashboard", code="c", actor=None)
     assert jobs.count() == 1  # one is already on its way
     finished = run_job_inline(jobs.get())
     assert finished.status == "succeeded", finished.error
     assert finished.result["created"] == [project_index_name(big.pk, big.embedding_model)]
-    learn_pattern(project=big, task="parse csv exports nightly", code="c")
+    learn_pattern(project=big, task="parse csv exports nightly", code="c", actor=None)
     assert jobs.count() == 1  # the index exists now
 
     small = ensure_project("smallco", "main")
-    learn_pattern(project=small, task="deploy the queue workers with a canary", code="c")
+    learn_pattern(
+        project=small, task="deploy the queue workers with a canary", code="c", actor=None
+    )
     assert not Job.objects.filter(project=small, kind=INDEX_KIND).exists()
 
 

@@ -54,10 +54,12 @@ def local_project(db):
 def test_paraphrases_recall_their_cluster_and_noise_is_rejected(local_project):
     owners = {}
     for cluster, texts in CLUSTERS.items():
-        result = learn_pattern(project=local_project, task=texts[0], code=f"solution for {cluster}")
+        result = learn_pattern(
+            project=local_project, task=texts[0], code=f"solution for {cluster}", actor=None
+        )
         owners[result.pattern_id] = cluster
     for text in NOISE:
-        learn_pattern(project=local_project, task=text, code="noise")
+        learn_pattern(project=local_project, task=text, code="noise", actor=None)
     hits = total = 0
     for cluster, texts in CLUSTERS.items():
         for paraphrase in texts[1:]:

@@ -57,7 +57,9 @@ def test_recall_ranks_by_similarity_weighted_by_quality(editor, reader):
 
 
 def test_unrated_patterns_get_a_neutral_weight(project_a):
-    result = learn_pattern(project=project_a, task="deploy with docker compose", code="c")
+    result = learn_pattern(
+        project=project_a, task="deploy with docker compose", code="c", actor=None
+    )
     match = recall_patterns(
         project=project_a, task="deploy with docker compose", explain=True
     ).matches[0]
@@ -72,9 +74,14 @@ def test_recency_weight_prefers_newer_patterns(project_a):
         code="old",
         created_at=timezone.now() - timedelta(days=720),
         on_duplicate="keep_both",
+        actor=None,
     )
     new = learn_pattern(
-        project=project_a, task="rotate log files daily", code="new", on_duplicate="keep_both"
+        project=project_a,
+        task="rotate log files daily",
+        code="new",
+        on_duplicate="keep_both",
+        actor=None,
     )
     ranked = recall_patterns(
         project=project_a, task="rotate log files daily", recency_weight=1.0

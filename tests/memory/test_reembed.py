@@ -48,10 +48,12 @@ class WorkerKilled(BaseException):
 def seed(project, owner):
     """Three patterns, a document of several chunks and a project skill, all under OLD."""
     ids = {
-        key: learn_pattern(project=project, task=task, code=f"solution {key}").pattern_id
+        key: learn_pattern(
+            project=project, task=task, code=f"solution {key}", actor=None
+        ).pattern_id
         for key, task in TASKS.items()
     }
-    document = add_document(project=project, name="manual.md", text=MANUAL)
+    document = add_document(project=project, name="manual.md", text=MANUAL, actor=None)
     register_skill(
         actor=owner.user, project=project, name="refund_order", description="Refund an order"
     )
@@ -179,7 +181,7 @@ def test_a_second_change_while_one_is_pending_is_a_409(owner):
     assert Job.objects.count() == 1
     assert Project.objects.get(pk=owner.project.pk).name != "renamed"
 
-    cancel_job(Job.objects.get(pk=first.json()["job_id"]))
+    cancel_job(Job.objects.get(pk=first.json()["job_id"]), actor=None)
     again = client.patch("/v1/project", {"embedding_model": "hash:128"}, format="json")
     assert again.status_code == 202
 
@@ -196,7 +198,7 @@ def test_recall_keeps_the_old_model_until_the_swap_and_a_retry_resumes(owner, mo
     project = owner.project
     ids = seed(project, owner)
     extra = [
-        learn_pattern(project=project, task=task, code="c").pattern_id
+        learn_pattern(project=project, task=task, code="c", actor=None).pattern_id
         for task in (
             "Rotate log files daily",
             "Back up the database nightly",
@@ -233,9 +235,13 @@ def test_recall_keeps_the_old_model_until_the_swap_and_a_retry_resumes(owner, mo
     assert top_hit(client, "Rename files by their date")[0] == extra[2]
     # Meanwhile a curator edits a pattern that is already staged, and an agent learns one more.
     update_pattern(
-        pattern=Pattern.objects.get(pk=ids["csv"]), changes={"task": "Parse a TSV file quickly"}
+        pattern=Pattern.objects.get(pk=ids["csv"]),
+        changes={"task": "Parse a TSV file quickly"},
+        actor=None,
     )
-    late = learn_pattern(project=project, task="Compress a directory into a zip", code="z")
+    late = learn_pattern(
+        project=project, task="Compress a directory into a zip", code="z", actor=None
+    )
 
     # The worker is presumed dead; the sweep puts the job back and a new attempt resumes it.
     Job.objects.filter(pk=job.pk).update(
@@ -276,19 +282,23 @@ def test_rows_learned_during_the_swap_are_embedded_there_or_swept_after(owner, m
     def swap_with_a_race(job, embedder):
         # Learned while staging ended: the swap itself finds it has no staged vector.
         racing["before"] = learn_pattern(
-            project=Project.objects.get(pk=project.pk), task="Before the swap", code="b"
+            project=Project.objects.get(pk=project.pk), task="Before the swap", code="b", actor=None
         ).pattern_id
         outcome = real_swap(job, embedder)
         # A request that loaded the project (and embedded) before the swap stores after it:
         # it re-reads the model in its own transaction and embeds again with the new one.
         stale = Project.objects.get(pk=project.pk)
         stale.embedding_model = OLD
-        racing["after"] = learn_pattern(project=stale, task="After the swap", code="a").pattern_id
-        add_document(project=stale, name="late.md", text="A late document about invoices.")
+        racing["after"] = learn_pattern(
+            project=stale, task="After the swap", code="a", actor=None
+        ).pattern_id
+        add_document(
+            project=stale, name="late.md", text="A late document about invoices.", actor=None
+        )
         return outcome
 
     monkeypatch.setattr(reembedding_module, "_swap", swap_with_a_race)
-    job = start_reembedding(project=project, embedding_model=NEW, enqueue=False)
+    job = start_reembedding(project=project, embedding_model=NEW, enqueue=False, actor=None)
     finished = run_job_inline(job)
 
     assert finished.status == "succeeded", finished.error
@@ -304,12 +314,15 @@ def test_a_write_prepared_under_the_old_model_is_stored_under_the_current_one(ow
     project = owner.project
     stale = Project.objects.get(pk=project.pk)  # loaded, and about to embed, before the switch
     Project.objects.filter(pk=project.pk).update(embedding_model="hash:256")
-    learned = learn_pattern(project=stale, task="Rotate the signing keys", code="k")
+    learned = learn_pattern(project=stale, task="Rotate the signing keys", code="k", actor=None)
     bulk = learn_patterns_bulk(
         project=stale,
         items=[LearnItem(task="Rotate the API keys", code="k", external_id="bulk-1")],
+        actor=None,
     )
-    document = add_document(project=stale, name="keys.md", text="Keys rotate every 90 days.")
+    document = add_document(
+        project=stale, name="keys.md", text="Keys rotate every 90 days.", actor=None
+    )
     skill = register_skill(
         actor=owner.user, project=stale, name="rotate_keys", description="Rotate signing keys"
     )
@@ -327,12 +340,12 @@ def test_cancelling_before_the_swap_leaves_the_old_model_and_no_staged_rows(owne
     project = owner.project
     seed(project, owner)
     monkeypatch.setattr(reembedding_module, "BATCH_SIZE", 1)
-    job = start_reembedding(project=project, embedding_model=NEW, enqueue=False)
+    job = start_reembedding(project=project, embedding_model=NEW, enqueue=False, actor=None)
     embedder = get_embedder(NEW)
     real_embed = embedder.embed_documents
 
     def cancel_after_first_batch(texts):
-        cancel_job(Job.objects.get(pk=job.pk))
+        cancel_job(Job.objects.get(pk=job.pk), actor=None)
         return real_embed(texts)
 
     monkeypatch.setattr(embedder, "embed_documents", cancel_after_first_batch)

@@ -112,7 +112,7 @@ def test_sync_calls_work_too(remote, editor):
 def test_a_reader_key_reads_but_cannot_write(remote, reader, project_a):
     from conversations.services import add_session_items
 
-    add_session_items(project=project_a, session_id="chat-1", items=[user("hi")])
+    add_session_items(project=project_a, session_id="chat-1", items=[user("hi")], actor=None)
     memory = remote(reader)
     session = EngramiaSession("chat-1", memory)
 

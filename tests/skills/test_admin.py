@@ -60,8 +60,8 @@ def test_change_page_shows_evaluations_usages_and_versions(
     skill = make_skill(project_a, "acme_tool", visibility="public")
     evaluate_skill(actor=owner.user, skill=skill, project=project_a, score=8, feedback="solid")
     evaluate_skill(actor=outsider.user, skill=skill, project=project_b, score=3, feedback="meh")
-    link_pattern_skill(skill=skill, project=project_a, pattern_id=4242)
-    link_pattern_skill(skill=skill, project=project_b, pattern_id=9999)
+    link_pattern_skill(skill=skill, project=project_a, pattern_id=4242, actor=None)
+    link_pattern_skill(skill=skill, project=project_b, pattern_id=9999, actor=None)
     response = _staff_client(owner).get(f"/admin/skills/skill/{skill.pk}/change/")
     assert response.status_code == 200
     page = response.content.decode()

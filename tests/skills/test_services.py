@@ -39,7 +39,7 @@ ASSISTANT_TOOLS = [
 
 
 def test_register_function_tools_makes_project_skills_from_function_tools(project_a):
-    skills = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS)
+    skills = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS, actor=None)
     assert [skill.name for skill in skills] == ["get_order", "ping"]
     get_order, ping = skills
     assert get_order.project == project_a and get_order.visibility == "project"
@@ -50,9 +50,9 @@ def test_register_function_tools_makes_project_skills_from_function_tools(projec
 
 
 def test_register_function_tools_is_idempotent(project_a):
-    first = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS)
+    first = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS, actor=None)
     audit_count = AuditEntry.objects.count()
-    second = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS)
+    second = register_function_tools(project=project_a, tools=ASSISTANT_TOOLS, actor=None)
     assert [s.pk for s in second] == [s.pk for s in first]
     assert Skill.objects.filter(project=project_a).count() == 2
     assert SkillVersion.objects.filter(skill__project=project_a).count() == 2
@@ -61,7 +61,7 @@ def test_register_function_tools_is_idempotent(project_a):
 
 
 def test_register_function_tools_updates_a_changed_tool_as_a_new_version(project_a):
-    register_function_tools(project=project_a, tools=ASSISTANT_TOOLS)
+    register_function_tools(project=project_a, tools=ASSISTANT_TOOLS, actor=None)
     changed = [
         {
             "type": "function",
@@ -72,7 +72,7 @@ def test_register_function_tools_updates_a_changed_tool_as_a_new_version(project
             },
         }
     ]
-    (skill,) = register_function_tools(project=project_a, tools=changed)
+    (skill,) = register_function_tools(project=project_a, tools=changed, actor=None)
     assert skill.version == 2
     old = SkillVersion.objects.get(skill=skill, version=1)
     assert old.parameters["required"] == ["order_id"]
@@ -85,7 +85,7 @@ def test_register_function_tools_accepts_a_bare_properties_schema(project_a):
             "function": {"name": "f", "parameters": {"properties": {"x": {"type": "string"}}}},
         }
     ]
-    (skill,) = register_function_tools(project=project_a, tools=tools)
+    (skill,) = register_function_tools(project=project_a, tools=tools, actor=None)
     assert skill.parameters == {"type": "object", "properties": {"x": {"type": "string"}}}
 
 
@@ -95,7 +95,7 @@ def test_register_function_tools_refuses_a_bad_tool_and_registers_none(project_a
         {"type": "function", "function": {"name": "bad name", "parameters": {"type": "object"}}},
     ]
     with pytest.raises(ValidationError) as caught:
-        register_function_tools(project=project_a, tools=tools)
+        register_function_tools(project=project_a, tools=tools, actor=None)
     assert "tools.1.name" in caught.value.message_dict
     assert not Skill.objects.exists()
 
@@ -194,13 +194,13 @@ def test_only_the_ten_most_recent_evaluations_count(project_a):
 
 def test_link_pattern_skill_is_idempotent_and_scoped(project_a, project_b):
     skill = register_skill(actor=None, project=project_a, name="x")
-    first = link_pattern_skill(skill=skill, project=project_a, pattern_id=41)
-    again = link_pattern_skill(skill=skill.pk, project=project_a, pattern_id=41)
+    first = link_pattern_skill(skill=skill, project=project_a, pattern_id=41, actor=None)
+    again = link_pattern_skill(skill=skill.pk, project=project_a, pattern_id=41, actor=None)
     assert first.pk == again.pk
     assert SkillUsage.objects.filter(skill=skill).count() == 1
     with pytest.raises(Skill.DoesNotExist):
-        link_pattern_skill(skill=skill, project=project_b, pattern_id=42)
+        link_pattern_skill(skill=skill, project=project_b, pattern_id=42, actor=None)
     publish_skill(actor=None, skill=skill)
-    usage = link_pattern_skill(skill=skill, project=project_b, pattern_id=42)
+    usage = link_pattern_skill(skill=skill, project=project_b, pattern_id=42, actor=None)
     assert usage.project == project_b
     assert AuditEntry.objects.filter(content_type__model="skillusage").count() == 2

@@ -72,6 +72,7 @@ class Command(EngramiaCommand):
                 eval_score=options["eval_score"],
                 dry_run=options["dry_run"],
                 progress=progress,
+                actor=self.actor,
             )
         except ImportOptionsError as exc:
             raise CommandError(str(exc)) from None
@@ -126,4 +127,5 @@ class Command(EngramiaCommand):
             assistants=assistants,
             group_by=options["group_by"],
             files_dir=files_dir,
+            actor=self.actor,
         )

@@ -43,7 +43,10 @@ class Command(EngramiaCommand):
         project = self.project_from_option(options["project"])
         try:
             job = start_reembedding(
-                project=project, embedding_model=options["model"], enqueue=options["queue"]
+                project=project,
+                embedding_model=options["model"],
+                enqueue=options["queue"],
+                actor=self.actor,
             )
         except UnknownEmbeddingModel as exc:
             raise CommandError(f"--model: {exc}") from None

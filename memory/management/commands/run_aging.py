@@ -18,5 +18,5 @@ class Command(EngramiaCommand):
 
     def handle_command(self, *args: Any, **options: Any) -> None:
         project = self.project_from_option(options["project"]) if options["project"] else None
-        counts = run_aging(project=project)
+        counts = run_aging(project=project, actor=self.actor)
         self.stdout.write(f"decayed {counts['decayed']}, archived {counts['archived']}")

@@ -1,0 +1,179 @@
+"""What memory's operations accept: validation only (no permission checks, no writes).
+
+The API, the job handlers, the SDK's local mode and the MCP server all validate with these, so a
+limit is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from memory.choices import OnDuplicate
+from retrieval.choices import EvaluatorKind
+from tenants.api.strict import StrictSerializer
+
+MAX_TASK = 100_000
+MAX_CODE = 1_000_000
+MAX_METADATA_BYTES = 64 * 1024
+SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+EVALUATOR_RE = re.compile(r"^(human|api|import|agent_outcome|llm:[\w.:/-]{1,100})$")
+
+
+class TimestampField(serializers.Field):
+    """ISO 8601 or epoch seconds; naive times are UTC."""
+
+    default_error_messages = {
+        "invalid": "Use an ISO 8601 date-time or epoch seconds.",
+        "range": "The time is out of range.",
+    }
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int | float):
+            try:
+                return datetime.fromtimestamp(float(data), tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                self.fail("range")
+        if isinstance(data, str):
+            text = data.strip()
+            if re.fullmatch(r"-?\d+(\.\d+)?", text):
+                return self.to_internal_value(float(text))
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                self.fail("invalid")
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self.fail("invalid")
+        raise AssertionError  # unreachable
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+def validate_metadata(value: Any) -> None:
+    """A JSON object of bounded size."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Expected a JSON object.", code="invalid")
+    if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
+        raise serializers.ValidationError(
+            f"metadata exceeds {MAX_METADATA_BYTES} bytes.", code="too_large"
+        )
+
+
+class LearnSerializer(StrictSerializer):
+    """POST /v1/learn."""
+
+    task = serializers.CharField(max_length=MAX_TASK, trim_whitespace=False)
+    code = serializers.CharField(max_length=MAX_CODE, trim_whitespace=False)
+    output = serializers.CharField(
+        max_length=MAX_CODE, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    eval_score = serializers.FloatField(min_value=0, max_value=10, required=False, allow_null=True)
+    source = serializers.RegexField(SOURCE_RE, required=False, default="api")  # type: ignore[assignment]
+    run_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+    created_at = TimestampField(required=False, allow_null=True)
+    metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
+    on_duplicate = serializers.ChoiceField(choices=OnDuplicate.choices, default=OnDuplicate.SKIP)
+
+    def validate_task(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("The task is blank.", code="blank")
+        return value
+
+
+class RecallSerializer(StrictSerializer):
+    """POST /v1/recall."""
+
+    task = serializers.CharField(max_length=20_000)
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=5)
+    eval_weighted = serializers.BooleanField(default=True)
+    recency_weight = serializers.FloatField(min_value=0, max_value=1, default=0)
+    min_similarity = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True
+    )
+    source = serializers.RegexField(SOURCE_RE, required=False, allow_null=True)  # type: ignore[assignment]
+    explain = serializers.BooleanField(default=False)
+    include_documents = serializers.BooleanField(default=False)
+
+
+class PatternUpdateSerializer(StrictSerializer):
+    """PATCH /v1/patterns/<id>: curation."""
+
+    task = serializers.CharField(max_length=MAX_TASK, required=False)
+    code = serializers.CharField(max_length=MAX_CODE, required=False)
+    output = serializers.CharField(max_length=MAX_CODE, required=False, allow_blank=True)
+    metadata = serializers.JSONField(required=False, validators=[validate_metadata])
+    archived = serializers.BooleanField(required=False)
+
+
+class EvaluationCreateSerializer(StrictSerializer):
+    """POST /v1/patterns/<id>/evaluations."""
+
+    score = serializers.FloatField(min_value=0, max_value=10)
+    feedback = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )
+    evaluator = serializers.RegexField(EVALUATOR_RE, required=False, default=EvaluatorKind.HUMAN)
+
+
+class EvaluateSerializer(StrictSerializer):
+    """POST /v1/evaluate."""
+
+    task = serializers.CharField(max_length=MAX_TASK)
+    code = serializers.CharField(max_length=MAX_CODE)
+    output = serializers.CharField(
+        max_length=MAX_CODE, required=False, allow_blank=True, allow_null=True
+    )
+    num_evals = serializers.IntegerField(min_value=1, max_value=5, default=3)
+    pattern_id = serializers.IntegerField(required=False, allow_null=True)
+
+
+class OutcomeSerializer(StrictSerializer):
+    """POST /v1/outcomes: credit recalled patterns with a run's outcome."""
+
+    pattern_ids = serializers.ListField(child=serializers.IntegerField(), max_length=100)
+    score = serializers.FloatField(min_value=0, max_value=10)
+    feedback = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )
+
+
+class DocumentCreateSerializer(StrictSerializer):
+    """POST /v1/documents as JSON."""
+
+    name = serializers.CharField(max_length=255)
+    text = serializers.CharField(trim_whitespace=False)
+    content_type = serializers.ChoiceField(
+        choices=["text/plain", "text/markdown"], default="text/plain"
+    )
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+
+
+class AgingSerializer(serializers.Serializer):
+    """POST /v1/aging: it takes no parameters (an empty JSON object, or no body)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if data:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Aging takes no parameters."]}, code="invalid"
+            )
+        return {}
+
+
+class FeedbackQuerySerializer(serializers.Serializer):
+    """GET /v1/feedback."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+class PatternRefSerializer(StrictSerializer):
+    """A pattern of the caller's project, by id."""
+
+    pattern_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -1,0 +1,178 @@
+"""Memory's operations: raw input validated once, one service call, a domain result.
+
+The API's views, the job kinds of the ⧗ endpoints, the SDK's local mode and the MCP server all
+go through these, so every limit and rule is written once (`memory.inputs`) and every refusal is
+a domain error (`engramia_site.errors`) that each caller maps its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engramia_site.errors import InvalidInput, NotFound
+from jobs.operations import Operation, validate_input
+from memory import inputs
+from memory.models import Document, Pattern
+from memory.providers.judge import EvalResult
+from memory.services import (
+    LearnResult,
+    RecallResult,
+    add_document,
+    evaluate_with_judge,
+    feedback_summary,
+    learn_pattern,
+    record_outcome,
+    run_aging,
+)
+from memory.services import (
+    delete_pattern as remove_pattern,
+)
+from memory.services.recall import recall_patterns
+from tenants.models import Project
+
+
+@dataclass(frozen=True)
+class LearnOutcome:
+    """What learn did, and how many live patterns the project holds when it stored a new one."""
+
+    result: LearnResult
+    pattern_count: int | None = None
+
+
+def _learn(*, project: Project, actor: Any, **params: Any) -> LearnOutcome:
+    result = learn_pattern(project=project, actor=actor, **params)
+    if not result.stored or result.replaced:
+        return LearnOutcome(result)
+    return LearnOutcome(result, Pattern.objects.live().for_project(project).count())
+
+
+def _describe_learn(outcome: LearnOutcome) -> dict[str, Any]:
+    result = outcome.result
+    body: dict[str, Any] = {
+        "pattern_id": result.pattern_id,
+        "stored": result.stored,
+        "duplicate_of": result.duplicate_of,
+    }
+    if result.replaced:
+        body["replaced"] = True
+    if outcome.pattern_count is not None:
+        body["pattern_count"] = outcome.pattern_count
+    return body
+
+
+LEARN: Operation[LearnOutcome] = Operation(
+    kind="learn",
+    input=inputs.LearnSerializer,
+    perform=_learn,
+    describe=_describe_learn,
+    created=lambda outcome: outcome.pattern_count is not None,
+).as_job_kind(timeout=300)
+
+
+@dataclass(frozen=True)
+class EvaluateOutcome:
+    """The judge's verdict, and the pattern it was recorded on (if one was named)."""
+
+    result: EvalResult
+    pattern_id: int | None
+
+
+def _evaluate(
+    *, project: Project, actor: Any, pattern_id: int | None = None, **params: Any
+) -> EvaluateOutcome:
+    pattern = None
+    if pattern_id is not None:
+        pattern = Pattern.objects.for_project(project).filter(pk=pattern_id).first()
+        if pattern is None:
+            raise InvalidInput("No such pattern in this project.", field="pattern_id")
+    result = evaluate_with_judge(project=project, actor=actor, pattern=pattern, **params)
+    return EvaluateOutcome(result, pattern.pk if pattern is not None else None)
+
+
+def _describe_evaluation(outcome: EvaluateOutcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "median_score": result.median_score,
+        "scores": result.scores,
+        "spread": result.spread,
+        "feedback": result.feedback,
+        "evaluator": result.evaluator,
+        "pattern_id": outcome.pattern_id,
+    }
+
+
+EVALUATE: Operation[EvaluateOutcome] = Operation(
+    kind="evaluate",
+    input=inputs.EvaluateSerializer,
+    perform=_evaluate,
+    describe=_describe_evaluation,
+).as_job_kind(timeout=600)
+
+
+AGING: Operation[dict[str, int]] = Operation(
+    kind="aging",
+    input=inputs.AgingSerializer,
+    perform=lambda *, project, actor: run_aging(project=project, actor=actor),
+    describe=dict,
+).as_job_kind(timeout=3600)
+
+
+def _describe_document(document: Document) -> dict[str, Any]:
+    return {
+        "id": document.pk,
+        "name": document.name,
+        "chunk_count": document.chunk_count,
+        "size": document.size,
+        "content_type": document.content_type,
+        "created_at": document.created_at.isoformat(),
+    }
+
+
+ADD_DOCUMENT: Operation[Document] = Operation(
+    kind="documents",
+    input=inputs.DocumentCreateSerializer,
+    perform=add_document,
+    describe=_describe_document,
+    created=lambda document: True,
+).as_job_kind(timeout=1800)
+
+
+def recall(*, project: Project, data: Any) -> RecallResult:
+    """The project's most useful patterns for the task in data (read-only)."""
+    return recall_patterns(project=project, **validate_input(inputs.RecallSerializer, data))
+
+
+def credit_outcome(*, project: Project, actor: Any, data: Any) -> int:
+    """Credit the patterns a run recalled with its score; returns how many were credited."""
+    return record_outcome(
+        project=project, actor=actor, **validate_input(inputs.OutcomeSerializer, data)
+    )
+
+
+def delete_pattern(*, project: Project, actor: Any, data: Any) -> None:
+    """Delete one of the project's patterns (NotFound when it has none of that id)."""
+    pattern_id = validate_input(inputs.PatternRefSerializer, data)["pattern_id"]
+    pattern = Pattern.objects.for_project(project).filter(pk=pattern_id).first()
+    if pattern is None:
+        raise NotFound(f"Pattern {pattern_id} does not exist in {project.path}.")
+    remove_pattern(pattern=pattern, actor=actor)
+
+
+def feedback(*, project: Project, data: Any) -> list[dict[str, Any]]:
+    """Recurring evaluator feedback of the project, most frequent first."""
+    return feedback_summary(project, **validate_input(inputs.FeedbackQuerySerializer, data))
+
+
+__all__ = [
+    "ADD_DOCUMENT",
+    "AGING",
+    "EVALUATE",
+    "LEARN",
+    "EvaluateOutcome",
+    "LearnOutcome",
+    "credit_outcome",
+    "delete_pattern",
+    "feedback",
+    "recall",
+]
