@@ -71,27 +71,40 @@ def document_job(job: Any, ctx: Any) -> dict[str, Any]:
 @job_kind("import_assistants", timeout=6 * 3600)
 def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
     """POST /v1/import/assistants: import an uploaded export (idempotent by message id)."""
-    from memory.migration.importer import import_assistants_export
+    from memory.migration.importer import ImportNotAllowed, import_assistants_export
     from memory.models import ImportUpload
+    from tenants.models import ApiKey
 
     upload = ImportUpload.objects.filter(pk=job.params["upload_id"], project=job.project).first()
     if upload is None:
         raise JobFailed("the uploaded export is gone; upload it again")
+    # Grouping is re-checked against the key that queued the job; without it, it cannot be.
+    key_id = job.params.get("api_key_id")
+    api_key = ApiKey.objects.select_related("user").filter(pk=key_id).first() if key_id else None
+    group_by = job.params.get("group_by", "none")
+    if group_by != "none" and api_key is None:
+        upload.delete()
+        raise JobFailed(f"group_by={group_by} needs the tenant-wide admin key that queued it")
 
     def progress(done: int, total: int) -> None:
         ctx.progress(done, total)
         ctx.check_cancelled()
 
     with _job_errors():
-        summary = import_assistants_export(
-            project=job.project,
-            stream=io.BytesIO(bytes(upload.data)),
-            group_by=job.params.get("group_by", "none"),
-            eval_score=job.params.get("eval_score", 5.0),
-            dry_run=job.params.get("dry_run", False),
-            actor=job.actor,
-            progress=progress,
-        )
+        try:
+            summary = import_assistants_export(
+                project=job.project,
+                stream=io.BytesIO(bytes(upload.data)),
+                group_by=group_by,
+                eval_score=job.params.get("eval_score", 5.0),
+                dry_run=job.params.get("dry_run", False),
+                actor=job.actor,
+                api_key=api_key,
+                progress=progress,
+            )
+        except ImportNotAllowed as exc:
+            upload.delete()
+            raise JobFailed(str(exc)) from exc
     upload.delete()
     return summary.to_dict()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -12,10 +12,11 @@ from rest_framework.response import Response
 
 from jobs.api.async_support import accepted
 from jobs.services import submit_job
-from memory.migration.importer import GROUP_BY
+from memory.migration.importer import GROUP_BY, ImportNotAllowed, authorize_grouping
 from memory.models import ImportUpload
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
+from tenants.models import ApiKey
 
 
 class NDJSONParser(BaseParser):
@@ -62,11 +63,19 @@ class ImportAssistantsView(ScopedAPIView):
         data = request.data
         if not isinstance(data, bytes) or not data.strip():
             raise exceptions.ValidationError({"body": ["The NDJSON export is empty."]})
+        key = cast(ApiKey, request.auth)
+        try:
+            authorize_grouping(
+                api_key=key, project=self.project, group_by=options.validated_data["group_by"]
+            )
+        except ImportNotAllowed as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
         upload = ImportUpload.objects.create(project=self.project, data=data, size=len(data))
         job = submit_job(
             project=self.project,
             kind="import_assistants",
-            params={"upload_id": upload.pk, **options.validated_data},
+            # The job checks the key again: its user's roles may change before it runs.
+            params={"upload_id": upload.pk, "api_key_id": key.pk, **options.validated_data},
             actor=request.user,
         )
         return accepted(job)
