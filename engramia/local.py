@@ -27,6 +27,7 @@ from engramia.errors import (
     EngramiaJudgeNotConfiguredError,
     EngramiaNotFoundError,
     EngramiaServiceUnavailableError,
+    error_for_status,
     validation_error,
 )
 from engramia.types import EvalResult, FeedbackItem, LearnResult, Match, parse_timestamp
@@ -546,6 +547,7 @@ class LocalBackend:
     def _op_session_add(self, project: Any, payload: dict[str, Any]) -> int:
         from conversations.services import (
             MAX_ITEMS_PER_CALL,
+            SessionFull,
             add_session_items,
             session_items_problem,
         )
@@ -566,6 +568,10 @@ class LocalBackend:
             return add_session_items(
                 project=project, session_id=self._session_id(payload), items=items
             )
+        except SessionFull as exc:  # the API's 409 naming items
+            raise error_for_status(
+                409, errors=[{"code": "session_full", "detail": str(exc), "attr": "items"}]
+            ) from exc
         except (TypeError, ValueError) as exc:
             raise validation_error("items", f"Items must be JSON-serializable: {exc}") from exc
 

@@ -228,6 +228,8 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 ENGRAMIA_EMBEDDINGS = env_choice("ENGRAMIA_EMBEDDINGS", "local", ("local", "openai", "hash"))
 ENGRAMIA_LLM = env_choice("ENGRAMIA_LLM", "none", ("openai", "anthropic", "none"))
 ENGRAMIA_LLM_MODEL = env_str("ENGRAMIA_LLM_MODEL")
+# Items one conversation session may hold; an append past it is a 409 naming `items`.
+ENGRAMIA_SESSION_MAX_ITEMS = env_int("ENGRAMIA_SESSION_MAX_ITEMS", 10_000, minimum=1)
 
 LOGGING = {
     "version": 1,

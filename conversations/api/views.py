@@ -14,14 +14,24 @@ from conversations.api.serializers import (
     SessionItemsQuerySerializer,
 )
 from conversations.services import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    SessionFull,
     add_session_items,
     clear_session,
     pop_session_item,
-    session_items,
+    session_page,
 )
 from engramia_site.parsers import JSONParser
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
+
+
+class SessionFullError(exceptions.ValidationError):
+    """409 naming `items`: the session holds ENGRAMIA_SESSION_MAX_ITEMS items already."""
+
+    status_code = status.HTTP_409_CONFLICT
+
 
 SESSION_ID_PARAMETER = OpenApiParameter(
     "session_id",
@@ -65,7 +75,14 @@ class SessionItemsView(SessionView):
     @extend_schema(
         parameters=[
             SESSION_ID_PARAMETER,
-            OpenApiParameter("limit", int, description="Only the latest N items, 0-10000."),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"The latest N items, 0-{MAX_PAGE} (default {DEFAULT_PAGE}).",
+            ),
+            OpenApiParameter(
+                "before", int, description="Only items older than this cursor (`next_before`)."
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
@@ -73,23 +90,26 @@ class SessionItemsView(SessionView):
         cleaned = self.clean_session_id(session_id)
         query = SessionItemsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        items = session_items(
-            project=self.project, session_id=cleaned, limit=query.validated_data.get("limit")
+        page = session_page(project=self.project, session_id=cleaned, **query.validated_data)
+        return Response(
+            {"session_id": cleaned, "items": page.items, "next_before": page.next_before}
         )
-        return Response({"session_id": cleaned, "items": items})
 
     @extend_schema(
         parameters=[SESSION_ID_PARAMETER],
         request=SessionItemsAddSerializer,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)
         body = SessionItemsAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        added = add_session_items(
-            project=self.project, session_id=cleaned, items=body.validated_data["items"]
-        )
+        try:
+            added = add_session_items(
+                project=self.project, session_id=cleaned, items=body.validated_data["items"]
+            )
+        except SessionFull as exc:
+            raise SessionFullError({"items": [str(exc)]}, code="session_full") from exc
         return Response({"session_id": cleaned, "added": added}, status=status.HTTP_201_CREATED)
 
 
