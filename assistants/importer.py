@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from assistants.ndjson import Pair, pair_thread, read_export
-from engramia_site.errors import InvalidInput
+from engramia_site.errors import InvalidInput, PermissionDenied
 from engramia_site.request_context import audited
 from memory.models import Pattern
 from memory.services import LearnItem, add_document, learn_patterns_bulk
 from retrieval.ranking import NEUTRAL_SCORE
-from tenants.models import Project
-from tenants.services import ensure_project
+from tenants.choices import Role
+from tenants.models import ApiKey, Project
+from tenants.roles import tenant_role
+from tenants.services import cap_by_key, ensure_project
 
 GROUP_BY = ("assistant", "thread", "none")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -28,6 +30,38 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 class ImportOptionsError(InvalidInput):
     """An import that cannot run (bad options); the message is meant for the user."""
+
+
+class ImportNotAllowed(PermissionDenied):
+    """The key may not import this way (grouping into other projects); meant for the user."""
+
+
+GROUPING_REFUSED = (
+    "group_by={group_by} writes into other projects of the tenant, named by ids in the export: "
+    "it needs a tenant-wide key with the admin role of a user who is admin of the whole tenant. "
+    "{reason}"
+)
+
+
+def authorize_grouping(*, api_key: ApiKey | None, project: Project, group_by: str) -> None:
+    """Refuse group_by other than none unless api_key is a tenant-wide admin key of a tenant admin.
+
+    A project key imports into its own project only. api_key None is the server operator (the
+    assistants_import command), who may group.
+    """
+    if group_by == "none" or api_key is None:
+        return
+    reason = ""
+    if not api_key.is_active or not api_key.user.is_active:
+        reason = "The key that queued this import is no longer active."
+    elif api_key.tenant_id != project.tenant_id or api_key.project_id is not None:
+        reason = "This key is bound to one project; import with group_by=none."
+    else:
+        held = cap_by_key(api_key, tenant_role(api_key.user, api_key.tenant_id))
+        if held is None or not held.covers(Role.ADMIN):
+            reason = f"This key acts on the tenant as {held.value if held else 'nothing'}."
+    if reason:
+        raise ImportNotAllowed(GROUPING_REFUSED.format(group_by=group_by, reason=reason))
 
 
 @dataclass
@@ -120,11 +154,16 @@ def import_assistants_export(
     eval_score: float = NEUTRAL_SCORE,
     dry_run: bool = False,
     actor: Any,
+    api_key: ApiKey | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
-    """Pair an export's messages and learn them as patterns under the chosen grouping."""
+    """Pair an export's messages and learn them as patterns under the chosen grouping.
+
+    api_key is the key the import runs under (API and jobs; see authorize_grouping).
+    """
     if group_by not in GROUP_BY:
         raise ImportOptionsError(f"group_by must be one of {', '.join(GROUP_BY)}")
+    authorize_grouping(api_key=api_key, project=project, group_by=group_by)
     if not 0.0 <= float(eval_score) <= 10.0:
         raise ImportOptionsError("eval_score must be between 0 and 10")
     started = time.monotonic()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from auditlog.context import disable_auditlog
 from auditlog.models import LogEntry as BaseLogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from conversations.models import SessionItem
+from engramia_site.errors import Conflict
 from engramia_site.request_context import audited
 from tenants.models import AuditEntry, Project
 
@@ -24,6 +27,21 @@ MAX_ITEM_DEPTH = 100
 MAX_SESSION_ID = 255
 MAX_ITEMS_PER_CALL = 1000
 MAX_LIMIT = 10_000
+# One API read returns a page of the latest items: this many by default, at most MAX_PAGE.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+class SessionFull(Conflict):
+    """Appending would take the session past ENGRAMIA_SESSION_MAX_ITEMS; nothing was stored."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="items", code="session_full")
+
+
+def session_max_items() -> int:
+    """How many items one session may hold (ENGRAMIA_SESSION_MAX_ITEMS)."""
+    return int(settings.ENGRAMIA_SESSION_MAX_ITEMS)
 
 
 def _lock_session(project: Project, session_id: str) -> None:
@@ -96,20 +114,52 @@ def session_items(*, project: Project, session_id: str, limit: int | None = None
     return latest
 
 
+@dataclass(frozen=True)
+class SessionPage:
+    """Up to `limit` of a session's latest items before a position, in order, and what is older."""
+
+    items: list[Any]
+    # Pass as `before` to read the items older than these; None when there are none.
+    next_before: int | None
+
+
+def session_page(
+    *, project: Project, session_id: str, limit: int, before: int | None = None
+) -> SessionPage:
+    """The latest `limit` items of the session (older than position `before`), in order."""
+    if limit <= 0:
+        return SessionPage(items=[], next_before=None)
+    rows = SessionItem.objects.filter(project=project, session_id=session_id)
+    if before is not None:
+        rows = rows.filter(position__lt=before)
+    # One row more than asked tells whether older items exist.
+    latest = list(rows.order_by("-position").values_list("position", "item")[: limit + 1])
+    more = len(latest) > limit
+    latest = latest[:limit]
+    latest.reverse()
+    return SessionPage(
+        items=[item for _, item in latest], next_before=latest[0][0] if more else None
+    )
+
+
 @audited
 @transaction.atomic
 def add_session_items(*, project: Project, session_id: str, items: list[Any], actor: Any) -> int:
-    """Append items to the session; returns how many were added."""
+    """Append items to the session; returns how many were added (SessionFull past the cap)."""
     if not items:
         return 0
     payloads = [_as_json(item) for item in items]
     _lock_session(project, session_id)
-    last = (
-        SessionItem.objects.filter(project=project, session_id=session_id).aggregate(
-            last=Max("position")
-        )["last"]
-        or 0
+    held = SessionItem.objects.filter(project=project, session_id=session_id).aggregate(
+        last=Max("position"), count=Count("pk")
     )
+    last, count = held["last"] or 0, held["count"]
+    cap = session_max_items()
+    if count + len(payloads) > cap:
+        raise SessionFull(
+            f"The session holds {count} items; adding {len(payloads)} would pass its limit of "
+            f"{cap} (ENGRAMIA_SESSION_MAX_ITEMS). Pop or clear items first."
+        )
     now = timezone.now()
     SessionItem.objects.bulk_create(
         SessionItem(

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +32,10 @@ from engramia.types import EvalResult, FeedbackItem, LearnResult, Match
 PROJECT_HEADER = "X-Engramia-Project"
 RETRY_STATUSES = (429, 503)
 BACKOFF_BASE_SECONDS = 0.5
+# The server's largest page of session items, and the largest `limit` either mode accepts
+# (conversations.services.MAX_PAGE and MAX_LIMIT).
+SESSION_PAGE_MAX = 1000
+SESSION_LIMIT_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,6 @@ def _session_path(session_id: Any) -> str:
 def _session_route(operation: str, payload: dict[str, Any]) -> _Route:
     """The session operations (engramia.sdk.EngramiaSession) on the /v1/sessions endpoints."""
     base = _session_path(payload.get("session_id"))
-    if operation == "session_get":
-        limit = payload.get("limit")
-        return _Route(
-            "GET",
-            f"{base}/items",
-            lambda body: list(body["items"]),
-            params=None if limit is None else {"limit": limit},
-        )
     if operation == "session_add":
         return _Route(
             "POST",
@@ -110,6 +106,56 @@ def _session_route(operation: str, payload: dict[str, Any]) -> _Route:
     if operation == "session_clear":
         return _Route("DELETE", base, lambda body: int(body["removed"]))
     raise EngramiaConfigError(f"unknown operation {operation!r}")
+
+
+@dataclass
+class _SessionRead:
+    """A session's latest `wanted` items (None: all), read a page at a time, newest page first.
+
+    The server answers at most SESSION_PAGE_MAX items per request and a `next_before` cursor
+    for the older ones; the cursor is a position, so appends during the read do not shift it.
+    """
+
+    base: str
+    wanted: int | None
+    pages: list[list[Any]] = field(default_factory=list)
+    count: int = 0
+    before: int | None = None
+    done: bool = False
+
+    @classmethod
+    def start(cls, payload: dict[str, Any]) -> _SessionRead:
+        limit = payload.get("limit")
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise validation_error("limit", "A valid integer is required.")
+            if limit > SESSION_LIMIT_MAX:
+                raise validation_error(
+                    "limit",
+                    f"Ensure this value is less than or equal to {SESSION_LIMIT_MAX}.",
+                    "max_value",
+                )
+        return cls(base=_session_path(payload.get("session_id")), wanted=limit)
+
+    def next_route(self) -> _Route:
+        size = SESSION_PAGE_MAX
+        if self.wanted is not None:
+            size = min(size, self.wanted - self.count)
+        params: dict[str, Any] = {"limit": size}
+        if self.before is not None:
+            params["before"] = self.before
+        return _Route("GET", f"{self.base}/items", dict, params=params)
+
+    def take(self, body: dict[str, Any]) -> None:
+        items = list(body["items"])
+        self.pages.append(items)
+        self.count += len(items)
+        self.before = body.get("next_before")  # absent from servers that do not page
+        full = self.wanted is not None and self.count >= self.wanted
+        self.done = full or not items or not isinstance(self.before, int)
+
+    def items(self) -> list[Any]:
+        return [item for page in reversed(self.pages) for item in page]
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
@@ -205,7 +251,22 @@ class RemoteBackend:
     # -- calls -----------------------------------------------------------------------------
 
     def call(self, operation: str, payload: dict[str, Any]) -> Any:
-        route = _route(operation, payload)
+        if operation == "session_get":
+            read = _SessionRead.start(payload)
+            while not read.done:
+                read.take(self._send(operation, read.next_route()))
+            return read.items()
+        return self._send(operation, _route(operation, payload))
+
+    async def acall(self, operation: str, payload: dict[str, Any]) -> Any:
+        if operation == "session_get":
+            read = _SessionRead.start(payload)
+            while not read.done:
+                read.take(await self._asend(operation, read.next_route()))
+            return read.items()
+        return await self._asend(operation, _route(operation, payload))
+
+    def _send(self, operation: str, route: _Route) -> Any:
         client = self._sync_client()
         attempt = 0
         while True:
@@ -228,8 +289,7 @@ class RemoteBackend:
             time.sleep(delay)
             attempt += 1
 
-    async def acall(self, operation: str, payload: dict[str, Any]) -> Any:
-        route = _route(operation, payload)
+    async def _asend(self, operation: str, route: _Route) -> Any:
         client = self._async_client()
         attempt = 0
         while True:

@@ -34,6 +34,12 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class FieldConflict(exceptions.ValidationError):
+    """409 about one input (e.g. a session already full): the error names the field."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 class PayloadTooLarge(exceptions.APIException):
     """The body or one of its fields exceeds a size limit."""
 
@@ -78,6 +84,8 @@ def from_domain_error(exc: domain.DomainError) -> exceptions.APIException:
     if isinstance(exc, domain.PermissionDenied):
         return exceptions.PermissionDenied(message or None)
     if isinstance(exc, domain.Conflict):
+        if exc.field:
+            return FieldConflict({exc.field: [message]}, code=exc.code)
         return Conflict(message or None)
     if isinstance(exc, domain.TooLarge):
         return PayloadTooLarge(message or None)

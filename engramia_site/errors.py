@@ -19,10 +19,13 @@ class DomainError(Exception):
     # Prefixed to the message where the error is shown (e.g. "The embedding provider failed").
     prefix = ""
 
-    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, code: str | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.field = field  # the input the refusal is about, when it is about one
 
     @property
     def public_message(self) -> str:
@@ -52,7 +55,7 @@ class InvalidInput(DomainError):
             errors = {field or "non_field_errors": [message]}
         else:
             message = "; ".join(f"{name}: {_first(value)}" for name, value in errors.items())
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, field=field)
         self.errors: dict[str, Any] = dict(errors)
 
 

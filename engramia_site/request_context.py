@@ -74,20 +74,26 @@ def acting_as(
 def acting_for(actor: Any) -> Iterator[ActingContext]:
     """Inside a write service: audit entries name `actor`, the service's keyword-only argument.
 
-    A user is named as such (the request's id, key name and address are kept when the
-    surrounding context already acts as that user). None means no user: the surrounding
-    principal's label (a command's `cli:<name>`, the SDK's `sdk:<name>`, a job's) or the system.
+    A user (or an API key, which acts as its user) is named as such; the request's id, key name
+    and address are kept when the surrounding context already acts as that user. None (or any
+    principal without a user) means the surrounding principal's label (a command's
+    `cli:<name>`, the SDK's `sdk:<name>`, a job's) or the system.
     """
+    key_name = ""
+    if hasattr(actor, "key_hash") and hasattr(actor, "user"):  # an API key acts as its user
+        actor, key_name = actor.user, actor.name
+    if getattr(actor, "pk", None) is None:
+        actor = None  # no user: a label, the server operator, the system
     context = _current.get()
     if context is None:
-        with acting_as(actor) as fresh:
+        with acting_as(actor, api_key_name=key_name) as fresh:
             yield fresh
         return
     same = getattr(actor, "pk", None) == getattr(context.actor, "pk", None)
     if actor is None or same:
         yield context
         return
-    token = _current.set(replace(context, actor=actor, api_key_name=""))
+    token = _current.set(replace(context, actor=actor, api_key_name=key_name))
     try:
         yield _current.get() or context
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -163,6 +164,16 @@ MAX_IMPORT_BYTES = env_int("ENGRAMIA_MAX_IMPORT_BYTES", 256 * 1024 * 1024, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_IMPORT_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
+# Failed authentications per client address (REMOTE_ADDR) before it gets 429; empty turns it off.
+ENGRAMIA_AUTH_FAILURE_THROTTLE = env_str("ENGRAMIA_AUTH_FAILURE_THROTTLE", "30/min") or ""
+if ENGRAMIA_AUTH_FAILURE_THROTTLE and not re.fullmatch(
+    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", ENGRAMIA_AUTH_FAILURE_THROTTLE
+):
+    raise ConfigurationError(
+        f"ENGRAMIA_AUTH_FAILURE_THROTTLE={ENGRAMIA_AUTH_FAILURE_THROTTLE!r}: use <number>/min "
+        "(or /sec, /hour, /day), or empty to turn it off"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -188,8 +199,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/v1",
 }
 
-# Throttle counters: a shared cache when ENGRAMIA_REDIS_URL is set (several web processes),
-# otherwise per process.
+# Throttle counters (per key, and failed authentication per address): a shared cache when
+# ENGRAMIA_REDIS_URL is set (several web processes), otherwise per process.
 REDIS_URL = env_str("ENGRAMIA_REDIS_URL")
 if REDIS_URL:
     try:
@@ -229,6 +240,8 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 ENGRAMIA_EMBEDDINGS = env_choice("ENGRAMIA_EMBEDDINGS", "local", ("local", "openai", "hash"))
 ENGRAMIA_LLM = env_choice("ENGRAMIA_LLM", "none", ("openai", "anthropic", "none"))
 ENGRAMIA_LLM_MODEL = env_str("ENGRAMIA_LLM_MODEL")
+# Items one conversation session may hold; an append past it is a 409 naming `items`.
+ENGRAMIA_SESSION_MAX_ITEMS = env_int("ENGRAMIA_SESSION_MAX_ITEMS", 10_000, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
 os.environ.setdefault("ENGRAMIA_LLM", "none")
 os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
+os.environ.setdefault("ENGRAMIA_AUTH_FAILURE_THROTTLE", "100000/min")
 
 from engramia_site.settings import *  # noqa: F403
 

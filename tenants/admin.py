@@ -124,7 +124,7 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
-            revoke_api_key(key)
+            revoke_api_key(key, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 

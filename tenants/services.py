@@ -14,10 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engramia_site.errors import NotFound, PermissionDenied
+from engramia_site.request_context import audited
 from tenants.choices import ReadPath, Role, lower_role
 from tenants.keyscope import KeyScope, load_key_scope
 from tenants.models import ApiKey, Membership, Project, Tenant, slug_validator
-from tenants.roles import effective_role, grant_role, revoke_roles
+from tenants.roles import effective_role, grant_role, revoke_roles, tenant_role
 
 KEY_PREFIX = "eng_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -143,9 +145,144 @@ def create_api_key(
     raise RuntimeError("could not allocate a unique API key prefix")
 
 
+class KeyNotVisible(NotFound):
+    """A key or project the actor cannot see: answered like a missing one."""
+
+
+class KeyPermissionError(PermissionDenied):
+    """The actor sees the key (or scope) but may not create, rotate or revoke it."""
+
+
+class _Operator:
+    """The server operator (CLI commands, bootstrap): key management without a role check."""
+
+    def __repr__(self) -> str:
+        return "OPERATOR"
+
+
+OPERATOR: Any = _Operator()
+
+
+def _acting_user(actor: Any) -> Any:
+    return actor.user if isinstance(actor, ApiKey) else actor
+
+
+def _scope_role(user: Any, tenant: Tenant, project: Project | None) -> Role | None:
+    """user's role on project, or on the whole tenant for tenant-wide keys (project None)."""
+    if project is None:
+        return tenant_role(user, tenant) if user.is_active else None
+    return effective_role(user, project)
+
+
+def _managing_role(actor: Any, tenant: Tenant, project: Project | None) -> Role | None:
+    """What actor (a key, capped by its role and binding, or a user) may do in that scope."""
+    if not isinstance(actor, ApiKey):
+        return _scope_role(actor, tenant, project)
+    if actor.tenant_id != tenant.pk:
+        return None
+    if project is None:  # tenant-wide keys are managed only through a tenant-wide key
+        if actor.project_id is not None:
+            return None
+        return cap_by_key(actor, _scope_role(actor.user, tenant, None))
+    return key_role_on_project(actor, project)
+
+
+def _outranks(role: Role, user: Any, other_role: Role, other: Any) -> bool:
+    if role.rank > other_role.rank:
+        return True
+    # A superuser acting as owner stands above every other owner.
+    return role == Role.OWNER and user.is_superuser and not other.is_superuser
+
+
+def authorize_key_management(
+    *, actor: Any, owner: Any, tenant: Tenant, project: Project | None, role: Role | str
+) -> None:
+    """Refuse unless actor may hold the power over a key of owner there at role.
+
+    The one rule of creating, rotating and revoking keys, for the API (actor: the calling key)
+    and the admin (actor: the signed-in user): admin role in the key's scope (the project, or
+    the whole tenant for a tenant-wide key), never a key above the actor's own role, and
+    another user's key only for an actor who outranks that user there.
+    """
+    if actor is OPERATOR:
+        return
+    user = _acting_user(actor)
+    if not isinstance(actor, ApiKey) and user.is_superuser:
+        return
+    held = _managing_role(actor, tenant, project)
+    if project is None and (held is None or not held.covers(Role.ADMIN)):
+        raise KeyPermissionError(
+            "Only a tenant admin, through a tenant-wide key, can manage tenant-wide keys."
+        )
+    if held is None:
+        where = project.slug if project is not None else tenant.slug
+        raise KeyNotVisible(f"Project {where!r} is not visible to this key.")
+    if not held.covers(Role.ADMIN):
+        raise KeyPermissionError(
+            f"Managing API keys needs the admin role there; this caller acts as {held.value}."
+        )
+    role = Role(role)
+    if not held.covers(role):
+        raise KeyPermissionError(
+            f"A key cannot grant or manage more than the caller's own role ({held.value}); "
+            f"this key is {role.value}."
+        )
+    if owner.pk != user.pk:
+        owner_role = _scope_role(owner, tenant, project)
+        if owner_role is not None and not _outranks(held, user, owner_role, owner):
+            raise KeyPermissionError(
+                f"Another user's key can be managed only by a caller who outranks its owner "
+                f"({owner_role.value} there); this caller acts as {held.value}."
+            )
+
+
+def project_for_new_key(*, actor: Any, slug: str) -> Project:
+    """The project of the actor's tenant named by slug, if the actor can see it."""
+    key = actor if isinstance(actor, ApiKey) else None
+    if key is None:
+        raise KeyNotVisible(f"Project {slug!r} is not visible to this key.")
+    if key.project_id is not None and key.project is not None and slug != key.project.slug:
+        raise KeyNotVisible(f"Project {slug!r} is not visible to this key.")
+    project = Project.objects.select_related("tenant").filter(tenant_id=key.tenant_id, slug=slug)
+    found = project.first()
+    if found is None or key_role_on_project(key, found) is None:
+        raise KeyNotVisible(f"Project {slug!r} is not visible to this key.")
+    return found
+
+
+@audited
 @transaction.atomic
-def rotate_api_key(key: ApiKey) -> IssuedKey:
-    """Give key a new secret; the old one stops working at once."""
+def create_api_key_for(
+    *,
+    actor: Any,
+    tenant: Tenant,
+    project: Project | None,
+    name: str,
+    role: Role | str,
+    user: Any = None,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Issue a key (for the actor's own user unless user is given) within the actor's power."""
+    owner = user if user is not None else _acting_user(actor)
+    authorize_key_management(actor=actor, owner=owner, tenant=tenant, project=project, role=role)
+    return create_api_key(
+        user=owner, tenant=tenant, project=project, name=name, role=role, expires_at=expires_at
+    )
+
+
+def _authorize_on_key(actor: Any, key: ApiKey) -> None:
+    authorize_key_management(
+        actor=actor, owner=key.user, tenant=key.tenant, project=key.project, role=key.role
+    )
+
+
+@audited
+@transaction.atomic
+def rotate_api_key(*, key: ApiKey, actor: Any) -> IssuedKey:
+    """Give key a new secret, if actor may manage it; the old secret stops working at once."""
+    _authorize_on_key(actor, key)
+    if not key.is_active:
+        raise ValidationError({"id": "A revoked or expired key cannot be rotated."})
     prefix, secret = _new_secret()
     key.prefix = prefix
     key.key_hash = hash_api_key(secret)
@@ -153,9 +290,11 @@ def rotate_api_key(key: ApiKey) -> IssuedKey:
     return IssuedKey(key=key, secret=secret)
 
 
+@audited
 @transaction.atomic
-def revoke_api_key(key: ApiKey) -> ApiKey:
-    """Revoke a key (idempotent)."""
+def revoke_api_key(key: ApiKey, *, actor: Any) -> ApiKey:
+    """Revoke a key (idempotent), if actor may manage it (OPERATOR: the server operator)."""
+    _authorize_on_key(actor, key)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

@@ -1,7 +1,9 @@
 """The leak suite: every endpoint, as the outsider and with revoked, expired, malformed keys.
 
 An outsider (owner of tenant B) must get 404 for tenant A's objects and never see A's data in
-collections; dead or malformed keys get 401 everywhere. A new endpoint that is not listed here
+collections; so must a sibling (owner of another project of tenant A) through its project key,
+and through any key naming tenant A's project in X-Engramia-Project, without changing anything
+there; dead or malformed keys get 401 everywhere. A new endpoint that is not listed here
 fails `test_every_api_route_is_covered`.
 """
 
@@ -14,6 +16,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import SessionItem
 from tenants.models import ApiKey
+from tests.conftest import make_persona
 
 MARKER = "acme-private-marker"
 SESSION = "support/ticket-42"
@@ -144,6 +147,97 @@ def test_outsider_never_sees_tenant_a(method, template, body, tenant_a_objects, 
         assert response.status_code == 404, (path, response.status_code, response.content[:200])
     if method == "POST" and template in ("/v1/evaluate", "/v1/outcomes"):
         assert response.status_code in (400, 200, 503)
+
+
+@pytest.fixture
+def sibling(project_a):
+    """Owner of acme/billing only: same tenant as tenant A's objects, another project."""
+    from tenants.services import ensure_project
+
+    return make_persona("owner@billing.test", ensure_project("acme", "billing"), "owner")
+
+
+def _sibling_clients(sibling):
+    """The sibling's project key, that key naming support, and a tenant-wide key naming support."""
+    from tenants.services import create_api_key
+
+    wide = create_api_key(
+        user=sibling.user, tenant=sibling.project.tenant, project=None, name="wide", role="owner"
+    )
+    named = sibling.client()
+    named.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {sibling.secret}", HTTP_X_ENGRAMIA_PROJECT="support"
+    )
+    wide_client = APIClient()
+    wide_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {wide.secret}", HTTP_X_ENGRAMIA_PROJECT="support"
+    )
+    return {"own": sibling.client(), "named": named, "wide": wide_client}
+
+
+def _tenant_a_state(ids):
+    """What acme/support holds: every object tenant_a_objects made, as it is now."""
+    from jobs.models import Job
+    from memory.models import Document, Pattern
+    from skills.models import Skill
+    from tenants.models import Project
+
+    project = Project.objects.get(tenant__slug="acme", slug="support")
+    pattern = Pattern.objects.filter(project=project, pk=ids["pattern"])
+    skill = Skill.objects.filter(project=project, pk=ids["skill"])
+    return (
+        project.name,
+        list(pattern.values_list("archived", "eval_score")),
+        Pattern.objects.filter(project=project).count(),
+        Document.objects.filter(pk=ids["document"], project=project).exists(),
+        list(Job.objects.filter(project=project).values_list("pk", "cancel_requested")),
+        list(skill.values_list("description", "evaluation_count", "version")),
+        list(ApiKey.objects.filter(pk=ids["key"]).values_list("prefix", "revoked_at")),
+        list(SessionItem.objects.filter(project=project).values_list("session_id", "item")),
+    )
+
+
+@pytest.mark.parametrize(
+    "method, template, body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS]
+)
+def test_a_sibling_project_never_sees_tenant_a(method, template, body, tenant_a_objects, sibling):
+    clients = _sibling_clients(sibling)
+    before = _tenant_a_state(tenant_a_objects)
+    path = _fill(template, tenant_a_objects)
+    payload = _fill(body, tenant_a_objects)
+    for name, client in clients.items():
+        response = _call(client, method, path, payload)
+        assert response.status_code != 500, (name, path)
+        assert MARKER.encode() not in response.content, (name, path)
+        if name != "own":  # naming a project the user does not hold: not visible at all
+            assert response.status_code == 404, (name, path, response.content[:200])
+        elif "{session}" in template:  # billing's own (empty) session of the same id
+            assert response.status_code in (200, 201), (path, response.content[:200])
+            assert response.json().get("items", []) == [] and response.json().get("item") is None
+        elif "{" in template:
+            assert response.status_code == 404, (path, response.status_code, response.content[:200])
+    assert _tenant_a_state(tenant_a_objects) == before
+
+
+@pytest.mark.parametrize("group_by", ["thread", "assistant"])
+def test_a_sibling_cannot_import_into_tenant_a_by_naming_it(group_by, tenant_a_objects, sibling):
+    from jobs.models import Job
+    from jobs.services import run_job_inline
+
+    before = _tenant_a_state(tenant_a_objects)
+    lines = [
+        {"thread_id": "support", "assistant_id": "support", "message_id": f"m{n}", "role": role,
+         "text": f"planted {role}", "created_at": 1_700_000_000 + n}
+        for n, role in enumerate(["user", "assistant"])
+    ]  # fmt: skip
+    body = "\n".join(__import__("json").dumps(line) for line in lines).encode()
+    response = sibling.client().post(
+        f"/v1/import/assistants?group_by={group_by}", body, content_type="application/x-ndjson"
+    )
+    for job in Job.objects.filter(kind="import_assistants"):
+        run_job_inline(job)
+    assert response.status_code == 403
+    assert _tenant_a_state(tenant_a_objects) == before
 
 
 @pytest.mark.parametrize("kind", ["revoked", "expired", "malformed", "missing"])

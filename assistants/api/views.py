@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -16,6 +16,7 @@ from jobs.api.async_support import accepted
 from jobs.operations import validate_input
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
+from tenants.models import ApiKey
 
 
 class NDJSONParser(BaseParser):
@@ -60,6 +61,10 @@ class ImportAssistantsView(ScopedAPIView):
         options = validate_input(ImportOptionsSerializer, request.query_params)
         data = request.data if isinstance(request.data, bytes) else b""
         job = queue_assistants_import(
-            project=self.project, actor=request.user, data=data, options=options
+            project=self.project,
+            actor=request.user,
+            api_key=cast(ApiKey, request.auth),
+            data=data,
+            options=options,
         )
         return accepted(job)

@@ -7,8 +7,9 @@ from typing import Any
 from rest_framework import serializers
 
 from conversations.services import (
+    DEFAULT_PAGE,
     MAX_ITEMS_PER_CALL,
-    MAX_LIMIT,
+    MAX_PAGE,
     MAX_SESSION_ID,
     session_items_problem,
 )
@@ -22,9 +23,10 @@ class SessionIdSerializer(StrictSerializer):
 
 
 class SessionItemsQuerySerializer(StrictSerializer):
-    """GET /v1/sessions/<id>/items: `limit` omitted means every item."""
+    """GET /v1/sessions/<id>/items: the latest `limit` items, older than position `before`."""
 
-    limit = serializers.IntegerField(min_value=0, max_value=MAX_LIMIT, required=False)
+    limit = serializers.IntegerField(min_value=0, max_value=MAX_PAGE, default=DEFAULT_PAGE)
+    before = serializers.IntegerField(min_value=1, required=False)
 
 
 class SessionItemsAddSerializer(StrictSerializer):

@@ -14,10 +14,12 @@ from conversations.api.serializers import (
     SessionItemsQuerySerializer,
 )
 from conversations.services import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
     add_session_items,
     clear_session,
     pop_session_item,
-    session_items,
+    session_page,
 )
 from engramia_site.parsers import JSONParser
 from tenants.api.base import ScopedAPIView
@@ -65,7 +67,14 @@ class SessionItemsView(SessionView):
     @extend_schema(
         parameters=[
             SESSION_ID_PARAMETER,
-            OpenApiParameter("limit", int, description="Only the latest N items, 0-10000."),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"The latest N items, 0-{MAX_PAGE} (default {DEFAULT_PAGE}).",
+            ),
+            OpenApiParameter(
+                "before", int, description="Only items older than this cursor (`next_before`)."
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
@@ -73,15 +82,15 @@ class SessionItemsView(SessionView):
         cleaned = self.clean_session_id(session_id)
         query = SessionItemsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        items = session_items(
-            project=self.project, session_id=cleaned, limit=query.validated_data.get("limit")
+        page = session_page(project=self.project, session_id=cleaned, **query.validated_data)
+        return Response(
+            {"session_id": cleaned, "items": page.items, "next_before": page.next_before}
         )
-        return Response({"session_id": cleaned, "items": items})
 
     @extend_schema(
         parameters=[SESSION_ID_PARAMETER],
         request=SessionItemsAddSerializer,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)

@@ -50,11 +50,7 @@ def _find_duplicate(
     Also returns the search path, "hnsw" meaning the project is above the exact-search size.
     """
     same_task = (
-        Pattern.objects.live()
-        .for_project(project)
-        .filter(task_hash=digest)
-        .order_by("pk")
-        .first()
+        Pattern.objects.live().for_project(project).filter(task_hash=digest).order_by("pk").first()
     )
     if same_task is not None:
         return same_task, ""

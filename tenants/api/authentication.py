@@ -8,6 +8,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from engramia_site.request_context import set_request_actor
+from tenants.api.throttling import record_auth_failure, refuse_if_failing
 from tenants.services import authenticate_api_key
 
 PROJECT_HEADER = "X-Engramia-Project"
@@ -15,7 +16,11 @@ PROJECT_META = "HTTP_" + PROJECT_HEADER.upper().replace("-", "_")
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer eng_...`; missing, malformed, revoked or expired keys answer 401."""
+    """`Authorization: Bearer eng_...`; missing, malformed, revoked or expired keys answer 401.
+
+    Failures are counted per client address; past ENGRAMIA_AUTH_FAILURE_THROTTLE the address
+    gets 429 before its key is looked at, so guessing keys gains nothing.
+    """
 
     keyword = "Bearer"
 
@@ -23,8 +28,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
+        refuse_if_failing(request)
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
+            record_auth_failure(request)
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: expected 'Bearer <api key>'."
             )
@@ -33,6 +40,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         named = request.META.get(PROJECT_META, "").strip()
         scope = authenticate_api_key(parts[1], named)
         if scope is None:
+            record_auth_failure(request)
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
         key = scope.key
         key.scope = scope  # type: ignore[attr-defined]

@@ -27,7 +27,8 @@ from tenants.models import ApiKey, AuditEntry, Project
 from tenants.roles import tenant_role
 from tenants.services import (
     IssuedKey,
-    create_api_key,
+    create_api_key_for,
+    project_for_new_key,
     revoke_api_key,
     rotate_api_key,
 )
@@ -95,60 +96,28 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         caller = cast(ApiKey, request.auth)
-        role = Role(data["role"])
-        if not self.role.covers(role):
-            raise exceptions.PermissionDenied(
-                f"A key cannot grant more than its own role ({self.role.value})."
-            )
         project: Project | None = self.project
         if "project" in data:
-            project = self._target_project(caller, data["project"])
-        issued = create_api_key(
-            user=caller.user,
+            slug = data["project"]
+            project = None if slug is None else project_for_new_key(actor=caller, slug=slug)
+        issued = create_api_key_for(
+            actor=caller,
             tenant=self.project.tenant,
             project=project,
             name=data["name"],
-            role=role,
+            role=data["role"],
             expires_at=data.get("expires_at"),
         )
         return _issued_response(issued, status.HTTP_201_CREATED)
 
-    def _target_project(self, caller: ApiKey, slug: str | None) -> Project | None:
-        if slug is None:  # a tenant-wide key: only a tenant-wide admin key may mint one
-            user_tenant_role = tenant_role(caller.user, caller.tenant_id)
-            if caller.project_id is not None or not (
-                user_tenant_role and user_tenant_role.covers(Role.ADMIN)
-            ):
-                raise exceptions.PermissionDenied(
-                    "Only a tenant-wide key of a tenant admin can create tenant-wide keys."
-                )
-            return None
-        if caller.project_id is not None and slug != self.project.slug:
-            raise exceptions.NotFound(f"Project {slug!r} is not visible to this key.")
-        target = Project.objects.filter(tenant_id=caller.tenant_id, slug=slug).first()
-        if target is None:
-            raise exceptions.NotFound(f"Project {slug!r} is not visible to this key.")
-        from tenants.services import key_role_on_project
-
-        target_role = key_role_on_project(caller, target)
-        if target_role is None:
-            raise exceptions.NotFound(f"Project {slug!r} is not visible to this key.")
-        if not target_role.covers(Role.ADMIN):
-            raise exceptions.PermissionDenied("Creating keys needs the admin role there.")
-        return target
-
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        revoke_api_key(self.get_object())
+        revoke_api_key(self.get_object(), actor=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, pk: str | None = None) -> Response:
-        key = self.get_object()
-        if not key.is_active:
-            raise exceptions.ValidationError(
-                {"id": ["A revoked or expired key cannot be rotated."]}
-            )
-        return _issued_response(rotate_api_key(key), status.HTTP_200_OK)
+        issued = rotate_api_key(key=self.get_object(), actor=request.auth)
+        return _issued_response(issued, status.HTTP_200_OK)
 
 
 AUDIT_ACTIONS = {label.lower(): value for value, label in AuditEntry.Action.choices}

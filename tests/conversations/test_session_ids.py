@@ -33,7 +33,11 @@ def test_any_id_round_trips_through_every_endpoint(editor, session_id):
     assert SessionItem.objects.get(position=1).session_id == session_id
 
     read = client.get(session_url(session_id, "items"))
-    assert read.json() == {"session_id": session_id, "items": [user("one"), user("two")]}
+    assert read.json() == {
+        "session_id": session_id,
+        "items": [user("one"), user("two")],
+        "next_before": None,
+    }
     popped = client.post(session_url(session_id, "pop")).json()
     assert popped == {"session_id": session_id, "item": user("two")}
     cleared = client.delete(session_url(session_id)).json()

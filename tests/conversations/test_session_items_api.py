@@ -34,6 +34,7 @@ def test_editor_appends_items_and_reads_them_back_in_order(editor):
     assert response.json() == {
         "session_id": "chat-1",
         "items": [user("hi"), assistant("hello"), user("count"), tool_output],
+        "next_before": None,
     }
     positions = SessionItem.objects.filter(session_id="chat-1").values_list("position", flat=True)
     assert sorted(positions) == [1, 2, 3, 4]
@@ -42,7 +43,7 @@ def test_editor_appends_items_and_reads_them_back_in_order(editor):
 def test_an_unknown_session_is_empty_not_missing(reader):
     response = reader.client().get(session_url("never-used", "items"))
     assert response.status_code == 200
-    assert response.json() == {"session_id": "never-used", "items": []}
+    assert response.json() == {"session_id": "never-used", "items": [], "next_before": None}
 
 
 def test_limit_gives_the_latest_items_still_in_order(reader, project_a, seed_session):
@@ -59,10 +60,10 @@ def test_limit_gives_the_latest_items_still_in_order(reader, project_a, seed_ses
     assert read(limit=1) == [user("4")]
     assert read(limit=0) == []
     assert read(limit=50) == read()
-    assert read(limit=10000) == read()
+    assert read(limit=1000) == read()
 
 
-@pytest.mark.parametrize("limit", ["-1", "abc", "1.5", "", "10001", "99999999999999999999"])
+@pytest.mark.parametrize("limit", ["-1", "abc", "1.5", "", "1001", "99999999999999999999"])
 def test_a_bad_limit_is_a_400_naming_limit(reader, limit):
     response = reader.client().get(session_url("chat-1", "items"), {"limit": limit})
     assert {error["attr"] for error in _errors(response)} == {"limit"}

@@ -234,3 +234,44 @@ def test_ids_are_encoded_whole_and_throttled_appends_are_retried():
         ("GET", "/v1/sessions/%2E%2E/items?limit=3"),
     ]
     assert api.requests[0].body == {"items": [user("x")]}
+
+
+def test_long_histories_are_read_page_by_page_like_local_mode(remote, editor):
+    from conversations.services import add_session_items
+
+    items = [user(str(n)) for n in range(2500)]
+    add_session_items(project=editor.project, session_id="long", items=items, actor=None)
+    memories = {"remote": remote(editor), "local": Memory(editor.project.path)}
+
+    async def scenario():
+        results = {}
+        for mode, memory in memories.items():
+            session = EngramiaSession("long", memory)
+            results[mode] = [
+                await session.get_items(),
+                await session.get_items(limit=1500),
+                await session.get_items(limit=1000),
+                await session.get_items(limit=7),
+            ]
+        return results
+
+    results = run(memories["remote"], scenario)
+    assert results["remote"] == results["local"]
+    everything, latest, one_page, few = results["remote"]
+    assert everything == items
+    assert latest == items[1000:] and one_page == items[1500:] and few == items[-7:]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_reading_follows_the_cursor_until_the_oldest_page():
+    newer = Answer(200, {"items": [user("c"), user("d")], "next_before": 3})
+    older = Answer(200, {"items": [user("a"), user("b")], "next_before": None})
+    with FakeEngramiaAPI(newer, older, default=Answer(200, {"items": []})) as api:
+        memory = Memory(api_url=api.url, api_key="eng_a_b")
+        items = memory._session_call("get", {"session_id": "s", "limit": None})
+        memory.close()
+    assert items == [user("a"), user("b"), user("c"), user("d")]
+    assert [seen.path for seen in api.requests] == [
+        "/v1/sessions/s/items?limit=1000",
+        "/v1/sessions/s/items?limit=1000&before=3",
+    ]

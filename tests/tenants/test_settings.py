@@ -59,3 +59,46 @@ def test_a_redis_url_without_the_redis_package_is_a_clear_error(tmp_path):
     assert done.returncode != 0
     assert "ENGRAMIA_REDIS_URL is set but the redis package is not installed" in done.stderr
     assert "engramia[redis]" in done.stderr
+
+
+def _settings_in_subprocess(tmp_path, code, **variables):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ENGRAMIA_HOME": str(tmp_path),
+        "ENGRAMIA_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
+    }
+    env.pop("ENGRAMIA_AUTH_FAILURE_THROTTLE", None)
+    env.update(variables)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_failed_authentication_is_throttled_at_30_a_minute_by_default(tmp_path):
+    code = "import engramia_site.settings as s; print(s.ENGRAMIA_AUTH_FAILURE_THROTTLE)"
+    done = _settings_in_subprocess(tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "30/min"
+
+
+def test_a_bad_auth_failure_throttle_is_a_clear_error(tmp_path):
+    done = _settings_in_subprocess(
+        tmp_path, "import engramia_site.settings", ENGRAMIA_AUTH_FAILURE_THROTTLE="thirty"
+    )
+    assert done.returncode != 0
+    assert "ENGRAMIA_AUTH_FAILURE_THROTTLE='thirty'" in done.stderr
+
+
+def test_the_auth_failure_rate_is_read_per_request():
+    from django.test import override_settings
+
+    from tenants.api.throttling import auth_failure_rate
+
+    with override_settings(ENGRAMIA_AUTH_FAILURE_THROTTLE="5/hour"):
+        assert auth_failure_rate() == (5, 3600)
+    with override_settings(ENGRAMIA_AUTH_FAILURE_THROTTLE=""):
+        assert auth_failure_rate() is None
