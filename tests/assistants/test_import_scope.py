@@ -114,9 +114,9 @@ def test_the_job_checks_again_before_writing(owner, billing, change):
     if change == "demoted":
         set_membership(user=owner.user, scope=owner.project.tenant, role=Role.EDITOR)
     else:
-        from tenants.services import revoke_api_key
+        from tenants.services import OPERATOR, revoke_api_key
 
-        revoke_api_key(key)
+        revoke_api_key(key, actor=OPERATOR)
     job = run_job_inline(Job.objects.get(pk=response.json()["job_id"]))
     assert job.status == "failed" and "group_by" in job.error
     assert Pattern.objects.filter(project=billing).count() == 1
