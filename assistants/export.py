@@ -43,7 +43,7 @@ class OutputExistsError(ExportError):
 
 
 class AssistantsApiGone(ExportError):
-    """Every thread (or the assistants list) answered 410 Gone: the Assistants API is shut down."""
+    """A 410 from the assistants list, or from every thread (none finished in the checkpoint)."""
 
     def __init__(self, summary: ExportSummary | None = None) -> None:
         super().__init__(GONE_MESSAGE)
@@ -145,6 +145,8 @@ def export_threads(
     summary = ExportSummary(threads_total=len(ids))
     checkpoint = _Checkpoint.open(Path(out_path), resume=resume, summary=summary)
     report = progress or _no_progress
+    # Threads the checkpoint holds were answered by an earlier run: the API was serving then.
+    answered_before = sum(1 for thread_id in ids if thread_id in checkpoint.finished)
     attempted = 0
     done = 0
     try:
@@ -167,12 +169,12 @@ def export_threads(
                 if (
                     gone_abort_after is not None
                     and len(summary.gone) >= gone_abort_after
-                    and len(summary.gone) == attempted
+                    and _every_answer_was_gone(summary, attempted + answered_before)
                 ):
                     raise AssistantsApiGone(summary)
             done += 1
             report(done, len(ids), summary.messages)
-        if attempted and len(summary.gone) == attempted:
+        if attempted and _every_answer_was_gone(summary, attempted + answered_before):
             raise AssistantsApiGone(summary)
         return summary
     finally:
@@ -255,6 +257,11 @@ class TerminalProgress:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+def _every_answer_was_gone(summary: ExportSummary, answered: int) -> bool:
+    """Whether every thread answered, in this run or in the checkpoint, was a 410."""
+    return len(summary.gone) == answered
 
 
 def _export_one_thread(

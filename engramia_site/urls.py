@@ -1,4 +1,4 @@
-"""URL map: the admin at /admin/, the API at /v1/."""
+"""URL map: the admin at /admin/, the API at /v1/ with its docs at /v1/docs and /v1/redoc."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from engramia_site.api_docs import RedocView, SwaggerView
 
 admin.site.site_header = "Engramia"
 admin.site.site_title = "Engramia admin"
@@ -21,7 +23,8 @@ v1: list[URLPattern | URLResolver] = [
     path("", include("conversations.api.urls")),
     path("", include("assistants.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs", SwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc", RedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [

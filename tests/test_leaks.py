@@ -63,7 +63,7 @@ ENDPOINTS = [
     ("POST", "/v1/sessions/{session}/pop", None),
     ("DELETE", "/v1/sessions/{session}", None),
 ]
-PUBLIC = {"/v1/health", "/v1/schema", "/v1/docs"}
+PUBLIC = {"/v1/health", "/v1/schema", "/v1/docs", "/v1/redoc"}
 
 
 @pytest.fixture

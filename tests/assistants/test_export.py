@@ -218,6 +218,45 @@ def test_every_thread_gone_raises_with_a_plain_message(fake, client, out):
     assert not out.exists() or out.read_text() == ""
 
 
+def test_resume_after_an_export_with_one_410_thread_reports_that_thread(fake, client, out):
+    for thread_id in ("thread_a", "thread_gone", "thread_b"):
+        fake.add_thread(thread_id, make_conversation(thread_id, 2))
+    fake.set_thread_status("thread_gone", 410)
+    thread_ids = ["thread_a", "thread_gone", "thread_b"]
+    first = export(client, thread_ids, out)
+    assert first.gone == ["thread_gone"] and first.threads_exported == 2
+
+    # Only the 410 thread is left to ask; the two in the checkpoint answered, so the API is up.
+    again = export(client, thread_ids, out, resume=True)
+
+    assert again.gone == ["thread_gone"]
+    assert again.threads_skipped_resume == 2 and again.threads_exported == 0
+    assert {line["thread_id"] for line in read_lines(out)} == {"thread_a", "thread_b"}
+
+
+def test_assistants_export_resume_with_one_410_thread_exits_0_naming_it(
+    fake, out, tmp_path, monkeypatch, capsys
+):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    for thread_id in ("thread_a", "thread_gone", "thread_b"):
+        fake.add_thread(thread_id, make_conversation(thread_id, 2))
+    fake.set_thread_status("thread_gone", 410)
+    ids = tmp_path / "threads.txt"
+    ids.write_text("thread_a\nthread_gone\nthread_b\n")
+    command = ["assistants_export", "--thread-ids", str(ids), "--assistant-id", "asst_x"]
+    call_command(*command, "--out", str(out))
+    capsys.readouterr()
+
+    call_command(*command, "--out", str(out), "--resume")  # raises (exit 1) on failure
+
+    report = capsys.readouterr().out
+    assert "0/3 threads" in report and "(2 already done)" in report
+    assert "gone (410): thread_gone" in report and "shut down" not in report
+
+
 def test_api_answering_410_everywhere_stops_after_a_few_threads(fake, client, out):
     fake.everything_gone = True
     thread_ids = [f"thread_{number}" for number in range(10)]

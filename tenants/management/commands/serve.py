@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,20 @@ from engramia_site.database_check import verify_database
 from engramia_site.request_context import acting_as
 
 STOP_GRACE_SECONDS = 10
+# A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on the BSDs).
+MAX_SOCKET_PATH_BYTES = 100
+
+
+def control_socket_args(home: Path) -> list[str]:
+    """gunicorn's control socket for this instance: under ENGRAMIA_HOME, or none at all.
+
+    gunicorn's default ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl) is shared
+    by every gunicorn of the user, and an instance that stops removes it from under the others.
+    """
+    path = home / "gunicorn.ctl"
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        return ["--no-control-socket"]
+    return ["--control-socket", str(path)]
 
 
 def ensure_admin_login() -> tuple[str, str] | None:
@@ -90,6 +105,7 @@ class Command(BaseCommand):
                 "10",
                 "--access-logfile",
                 "-",
+                *control_socket_args(settings.ENGRAMIA_HOME),
             ]
         ]
         for _ in range(options["workers"]):
