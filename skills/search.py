@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
@@ -114,10 +114,12 @@ def search_skills(
         .annotate(distance=distance)
         .order_by("distance", "id")[: max(MIN_CANDIDATES, limit * CANDIDATES_PER_RESULT)]
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Chosen before the transaction opens: reads inside one stay on the primary.
+    alias = router.db_for_read(Skill)
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         # A scoped HNSW scan may stop short of a full page; let it keep scanning (pgvector 0.8).
         cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
-        found = list(candidates)
+        found = list(candidates.using(alias))
 
     now = timezone.now()
     scored = [

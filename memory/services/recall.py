@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from django.db import connection
 from django.utils import timezone
 
+from engramia_site.db_router import read_connection
 from memory.models import INDEXED_EMBEDDING_MODELS, Pattern
 from memory.ranking import Ranked, decayed_eval_score, rank, reuse_tier
 from memory.services.documents import DocumentMatch, search_documents
@@ -167,7 +167,8 @@ def nearest_patterns(
     """
     statement = search_statement(INDEXED_EMBEDDING_MODELS.get(model), bool(source))
     params = search_params(project.pk, model, vector, window, source)
-    with connection.cursor() as cursor:
+    # A raw cursor bypasses the database router: ask it which database serves this read.
+    with read_connection(Pattern).cursor() as cursor:
         cursor.execute(statement, params)
         rows = [Candidate(*row) for row in cursor.fetchall()]
     return rows, (rows[0].strategy if rows else "exact")
