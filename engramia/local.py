@@ -42,6 +42,8 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_OUTCOME_PATTERNS = 100
 SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 ON_DUPLICATE = ("skip", "replace_with_better", "keep_both")
+# Operations that never write (they may read from a replica).
+READ_OPERATIONS = frozenset({"project", "recall", "feedback", "session_get"})
 
 _setup_lock = threading.Lock()
 _database_checked = False
@@ -304,11 +306,18 @@ class LocalBackend:
         self._ensure_ready()
         from django.db import close_old_connections, connection
 
+        from engramia_site.replica_pinning import process_principal, routed_call
         from engramia_site.request_context import acting_as
 
         if not connection.in_atomic_block:
             close_old_connections()  # drop a connection the server closed or that is too old
-        with acting_as(self._actor, label=self._label):
+        # With read replicas, reads go to one unless this process wrote lately (then to the
+        # primary, so it reads its own writes).
+        read_only = operation in READ_OPERATIONS
+        with (
+            acting_as(self._actor, label=self._label),
+            routed_call(process_principal(), read_only=read_only),
+        ):
             return handler(self._project(), payload)
 
     # -- memory operations ----------------------------------------------------------------
