@@ -31,6 +31,9 @@ from engramia.types import EvalResult, FeedbackItem, LearnResult, Match
 logger = logging.getLogger("engramia")
 
 DEFAULT_SETTINGS_MODULE = "engramia_site.settings"
+# Operations that never write (they may read from a replica).
+READ_OPERATIONS = frozenset({"project", "recall", "feedback", "session_get"})
+
 _setup_lock = threading.Lock()
 _database_checked = False
 
@@ -231,13 +234,20 @@ class LocalBackend:
         self._ensure_ready()
         from django.db import close_old_connections, connection
 
+        from engramia_site.errors import DomainError
         from engramia_site.request_context import acting_as
+        from tenants.replica_pinning import process_principal, routed_call
 
         if not connection.in_atomic_block:
             close_old_connections()  # drop a connection the server closed or that is too old
-        from engramia_site.errors import DomainError
 
-        with acting_as(self._actor, label=self._label):
+        # With read replicas, reads go to one unless this process wrote lately (then to the
+        # primary, so it reads its own writes).
+        read_only = operation in READ_OPERATIONS
+        with (
+            acting_as(self._actor, label=self._label),
+            routed_call(process_principal(), read_only=read_only),
+        ):
             try:
                 return handler(self._project(), payload)
             except DomainError as exc:

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -102,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "engramia_site.request_context.SessionActorMiddleware",
+    "tenants.replica_pinning.ReplicaRoutingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -124,18 +126,43 @@ TEMPLATES = [
     },
 ]
 
+
+def _database(url: str) -> dict[str, Any]:
+    """One connection's settings; the primary and every replica share these options."""
+    database = dj_database_url.parse(url, conn_max_age=env_int("ENGRAMIA_DB_CONN_MAX_AGE", 60))
+    database["CONN_HEALTH_CHECKS"] = True
+    database.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    return dict(database)
+
+
+def _replica_urls() -> list[str]:
+    """ENGRAMIA_DATABASE_REPLICA_URLS: read replicas of the primary, comma-separated."""
+    urls = env_list("ENGRAMIA_DATABASE_REPLICA_URLS", [])
+    for url in urls:
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ConfigurationError(
+                "ENGRAMIA_DATABASE_REPLICA_URLS must list postgresql:// URLs (streaming "
+                "replicas of ENGRAMIA_DATABASE_URL), separated by commas"
+            )
+    return urls
+
+
 DATABASE_URL = _database_url()
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("ENGRAMIA_DB_CONN_MAX_AGE", 60)
-    )
-}
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASES = {"default": _database(DATABASE_URL)}
 # A test database per test run, so concurrent runs against one server never collide.
 DATABASES["default"]["TEST"] = {
     "NAME": env_str("ENGRAMIA_TEST_DATABASE", f"test_engramia_{os.getpid()}")
 }
+# Read replicas serve recall, lists and searches (engramia_site.db_router); under the test
+# runner they mirror the test database instead of needing one of their own.
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(_replica_urls()):
+    DATABASES[f"replica_{_index}"] = {**_database(_url), "TEST": {"MIRROR": "default"}}
+    DATABASE_REPLICAS.append(f"replica_{_index}")
+DATABASE_ROUTERS = ["engramia_site.db_router.ReplicaRouter"]
+# After a write, a caller's reads stay on the primary this long (its writes are not yet
+# guaranteed to have reached the replicas).
+REPLICA_PIN_SECONDS = env_int("ENGRAMIA_REPLICA_PIN_SECONDS", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

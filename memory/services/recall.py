@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from django.db import connection
 from django.utils import timezone
 
+from engramia_site.db_router import read_connection
 from memory.models import Pattern
 from memory.services.documents import DocumentMatch, search_documents
 from retrieval.pinned_model import embedder_for
@@ -115,7 +115,8 @@ def nearest_patterns(
     """
     statement = search_statement(indexed_dimensions(model), bool(source))
     params = search_params(project.pk, model, vector, window, source)
-    with connection.cursor() as cursor:
+    # A raw cursor bypasses the database router: ask it which database serves this read.
+    with read_connection(Pattern).cursor() as cursor:
         cursor.execute(statement, params)
         rows = [Candidate(*row) for row in cursor.fetchall()]
     return rows, (rows[0].strategy if rows else "exact")
