@@ -332,7 +332,7 @@ class LocalBackend:
     # -- sessions (the Agents SDK Session protocol) ---------------------------------------
 
     def _session_id(self, payload: dict[str, Any]) -> str:
-        from conversations.api.serializers import SessionIdSerializer
+        from conversations.inputs import SessionIdSerializer
         from jobs.operations import validate_input
 
         data = {"session_id": payload.get("session_id")}
@@ -340,16 +340,16 @@ class LocalBackend:
         return session_id
 
     def _op_session_get(self, project: Any, payload: dict[str, Any]) -> list[Any]:
-        from conversations.api.serializers import SessionItemsQuerySerializer
+        from conversations.inputs import SessionReadSerializer
         from conversations.services import session_items
         from jobs.operations import validate_input
 
         query = {"limit": payload["limit"]} if payload.get("limit") is not None else {}
-        limit = validate_input(SessionItemsQuerySerializer, query).get("limit")
+        limit = validate_input(SessionReadSerializer, query).get("limit")
         return session_items(project=project, session_id=self._session_id(payload), limit=limit)
 
     def _op_session_add(self, project: Any, payload: dict[str, Any]) -> int:
-        from conversations.api.serializers import SessionItemsAddSerializer
+        from conversations.inputs import SessionItemsAddSerializer
         from conversations.services import add_session_items
         from jobs.operations import validate_input
 

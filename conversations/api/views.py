@@ -8,7 +8,7 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from conversations.api.serializers import (
+from conversations.inputs import (
     SessionIdSerializer,
     SessionItemsAddSerializer,
     SessionItemsQuerySerializer,

@@ -101,7 +101,9 @@ def test_redoc_renders_operations_offline_under_csp(offline, live_server):
 @pytest.mark.django_db(transaction=True)
 def test_admin_works_under_its_csp_with_no_violation(offline, live_server):
     made = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
-    learn_pattern(project=made.project, task="Parse invoices from PDF", code="pypdf", eval_score=8)
+    learn_pattern(
+        project=made.project, task="Parse invoices from PDF", code="pypdf", eval_score=8, actor=None
+    )
     page = offline.page
     login = page.goto(f"{live_server.url}/admin/login/")
     assert "style-src 'self';" in login.headers["content-security-policy"]

@@ -135,7 +135,9 @@ def test_skill_search_and_document_search_read_the_replica(replica, owner, reade
         register_skill(
             actor=None, project=project_a, name="refund_order", description="Refund an order."
         )
-        add_document(project=project_a, name="refunds.md", text="Refunds take five days.")
+        add_document(
+            project=project_a, name="refunds.md", text="Refunds take five days.", actor=None
+        )
         found = reader.client().get("/v1/skills", {"q": "refund the order"}).json()["results"]
         assert found == []
         assert reader.client().get("/v1/documents").json()["count"] == 0

@@ -1,4 +1,4 @@
-"""Validation of the session API: session ids, `limit`, and the items to append."""
+"""What the session operations accept: session ids, reads and the items to append."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rest_framework import serializers
 from conversations.services import (
     DEFAULT_PAGE,
     MAX_ITEMS_PER_CALL,
+    MAX_LIMIT,
     MAX_PAGE,
     MAX_SESSION_ID,
     session_items_problem,
@@ -39,3 +40,9 @@ class SessionItemsAddSerializer(StrictSerializer):
         if problem:
             raise serializers.ValidationError(problem, code="invalid")
         return items
+
+
+class SessionReadSerializer(StrictSerializer):
+    """A whole-session read in-process (the SDK's local mode): `limit` omitted means every item."""
+
+    limit = serializers.IntegerField(min_value=0, max_value=MAX_LIMIT, required=False)
