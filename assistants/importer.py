@@ -6,6 +6,7 @@ import, or resuming one that died, stores nothing twice.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -96,14 +97,14 @@ def group_key(pair: Pair, group_by: str) -> str:
     return pair.thread_id if group_by == "thread" else ""
 
 
-def target_project(base: Project, pair: Pair, group_by: str) -> Project:
-    """The project a pair belongs to under the grouping (same tenant as base)."""
+def target_project(base: Project, pair: Pair, group_by: str, *, actor: Any) -> Project:
+    """The project a pair belongs to under the grouping (same tenant as base; made if missing)."""
     key = group_key(pair, group_by)
-    return _project_in_tenant(base, slug_for(key)) if key else base
+    return _project_in_tenant(base, slug_for(key), actor=actor) if key else base
 
 
-def _project_in_tenant(base: Project, slug: str) -> Project:
-    project = ensure_project(base.tenant.slug, slug)
+def _project_in_tenant(base: Project, slug: str, *, actor: Any) -> Project:
+    project = ensure_project(base.tenant.slug, slug, actor=actor)
     if project.embedding_model != base.embedding_model and not project.patterns.exists():
         project.embedding_model = base.embedding_model  # new projects follow the base's model
         project.save(update_fields=["embedding_model"])
@@ -170,7 +171,7 @@ def import_assistants_export(
     pairs, summary = collect_pairs(stream)
     summary.dry_run = dry_run
     by_project: dict[str, tuple[Project, list[Pair]]] = {}
-    resolve = dry_target if dry_run else target_project
+    resolve = dry_target if dry_run else functools.partial(target_project, actor=actor)
     for pair in pairs:
         key = group_key(pair, group_by)
         if key not in by_project:
@@ -255,7 +256,7 @@ def import_assistant_definitions(
             continue
         target = project
         if group_by == "assistant" and definition.get("id"):
-            target = _project_in_tenant(project, slug_for(str(definition["id"])))
+            target = _project_in_tenant(project, slug_for(str(definition["id"])), actor=actor)
         instructions = definition.get("instructions") or ""
         if instructions and target.instructions != instructions:
             target.instructions = instructions

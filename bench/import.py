@@ -135,7 +135,7 @@ def main() -> None:
         for start in range(0, len(questions), 256):
             embedder.embed_documents(questions[start : start + 256])
         baseline = len(questions) / (time.perf_counter() - started)
-        project = ensure_project("bench-import", f"{name}-{uuid.uuid4().hex[:8]}")
+        project = ensure_project("bench-import", f"{name}-{uuid.uuid4().hex[:8]}", actor=None)
         project.embedding_model = embedder.name
         project.save()
         summary = import_assistants_export(project=project, stream=io.BytesIO(data), actor=None)

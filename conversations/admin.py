@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from conversations.models import SessionItem
-from tenants.admin_scope import ScopedAdminMixin
+from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 
 
 @admin.register(SessionItem)
@@ -16,7 +16,7 @@ class SessionItemAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Conversation items by project and session; history is written by agents, not edited."""
 
     list_display = ["session_id", "position", "role", "project", "created_at"]
-    list_filter = ["project"]
+    list_filter = [("project", ScopedRelatedFilter)]
     list_select_related = ["project", "project__tenant"]
     search_fields = ["session_id"]
     ordering = ["project", "session_id", "position"]

@@ -187,7 +187,7 @@ class LocalBackend:
             if project is not None:
                 return project
         try:
-            project = ensure_project(self.scope.tenant, self.scope.project)
+            project = ensure_project(self.scope.tenant, self.scope.project, actor=self._actor)
         except ScopeError as exc:
             raise EngramiaConfigError(str(exc)) from exc
         self._project_pk = project.pk

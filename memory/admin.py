@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from memory.models import Document, Evaluation, Pattern
 from memory.services import run_aging, update_pattern
 from retrieval.admin_filters import EvalRangeFilter
-from tenants.admin_scope import ScopedAdminMixin
+from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 
 
 class EvaluationInline(admin.TabularInline):
@@ -43,7 +43,13 @@ class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["id", "short_task"]
-    list_filter = ["archived", "source", EvalRangeFilter, "project", "embedding_model"]
+    list_filter = [
+        "archived",
+        "source",
+        EvalRangeFilter,
+        ("project", ScopedRelatedFilter),
+        "embedding_model",
+    ]
     list_select_related = ["project", "project__tenant"]
     search_fields = ["task", "code", "run_id", "external_id"]
     readonly_fields = [
@@ -108,7 +114,7 @@ class DocumentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Uploaded documents."""
 
     list_display = ["name", "project", "content_type", "size", "chunk_count", "created_at"]
-    list_filter = ["content_type", "project"]
+    list_filter = ["content_type", ("project", ScopedRelatedFilter)]
     list_select_related = ["project", "project__tenant"]
     search_fields = ["name"]
     readonly_fields = [

@@ -21,9 +21,8 @@ from skills.services import (
     unpublish_skill,
     update_skill,
 )
-from tenants.admin_scope import ScopedAdminMixin
+from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 from tenants.choices import Role
-from tenants.roles import tenant_role
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -107,7 +106,9 @@ class SkillVersionInline(_ReadOnlyInline):
 
 @admin.register(Skill)
 class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    """Curation of the skill registry."""
+    """Curation of the skill registry; a tenant-owned skill needs the role on the whole tenant."""
+
+    tenant_field = "tenant_id"
 
     list_display = [
         "name",
@@ -121,7 +122,13 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "source",
         "updated_at",
     ]
-    list_filter = ["visibility", "tenant", EvalRangeFilter, "source", "embedding_model"]
+    list_filter = [
+        "visibility",
+        ("tenant", ScopedRelatedFilter),
+        EvalRangeFilter,
+        "source",
+        "embedding_model",
+    ]
     list_select_related = ["tenant", "project", "project__tenant"]
     search_fields = ["name", "description", "tags"]
     fields = [
@@ -159,11 +166,8 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # Ownership, not visibility: staff curate their own skills, not other tenants' public ones.
-        return (
-            Skill.objects.restrict(request.user, "view")
-            .annotate(usage_total=Count("usages"))
-            .defer("embedding")
-        )
+        queryset = super().get_queryset(request)
+        return queryset.annotate(usage_total=Count("usages")).defer("embedding")
 
     def get_formset_kwargs(
         self, request: HttpRequest, obj: Any, inline: Any, prefix: str
@@ -177,12 +181,6 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(ordering="usage_total", description="used by")
     def usage_count(self, skill: Skill) -> int:
         return skill.usage_total  # type: ignore[attr-defined]
-
-    def _may_change(self, request: HttpRequest, obj: Any) -> bool:
-        if obj is not None and obj.project_id is None and not request.user.is_superuser:
-            role = tenant_role(request.user, obj.tenant_id)
-            return bool(request.user.is_staff and role and role.covers(self.change_role))
-        return super()._may_change(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # skills are registered through the API, the SDK or an Assistants import

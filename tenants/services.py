@@ -55,8 +55,9 @@ def get_project_by_path(path: str) -> Project:
         raise ScopeError(f"project {path!r} does not exist") from None
 
 
+@audited
 @transaction.atomic
-def ensure_project(tenant_slug: str, project_slug: str, *, name: str = "") -> Project:
+def ensure_project(tenant_slug: str, project_slug: str, *, actor: Any, name: str = "") -> Project:
     """Get or create a tenant and a project in it (idempotent, audited on creation)."""
     parse_project_path(f"{tenant_slug}/{project_slug}")
     tenant, _ = Tenant.objects.get_or_create(slug=tenant_slug, defaults={"name": tenant_slug})
@@ -66,8 +67,11 @@ def ensure_project(tenant_slug: str, project_slug: str, *, name: str = "") -> Pr
     return project
 
 
+@audited
 @transaction.atomic
-def set_membership(*, user: Any, scope: Tenant | Project, role: Role | str) -> Membership:
+def set_membership(
+    *, user: Any, scope: Tenant | Project, role: Role | str, actor: Any
+) -> Membership:
     """Give user a role on a tenant or a project (replacing any previous role there)."""
     role = Role(role)
     if isinstance(scope, Project):
@@ -85,8 +89,9 @@ def set_membership(*, user: Any, scope: Tenant | Project, role: Role | str) -> M
     return membership
 
 
+@audited
 @transaction.atomic
-def remove_membership(membership: Membership) -> None:
+def remove_membership(membership: Membership, *, actor: Any) -> None:
     """Remove a membership and the permissions it granted."""
     revoke_roles(membership.user, membership.project or membership.tenant)
     membership.delete()
@@ -110,9 +115,11 @@ class IssuedKey:
     secret: str
 
 
+@audited
 @transaction.atomic
 def create_api_key(
     *,
+    actor: Any,
     user: Any,
     tenant: Tenant,
     project: Project | None,
@@ -266,7 +273,13 @@ def create_api_key_for(
     owner = user if user is not None else _acting_user(actor)
     authorize_key_management(actor=actor, owner=owner, tenant=tenant, project=project, role=role)
     return create_api_key(
-        user=owner, tenant=tenant, project=project, name=name, role=role, expires_at=expires_at
+        user=owner,
+        tenant=tenant,
+        project=project,
+        name=name,
+        role=role,
+        expires_at=expires_at,
+        actor=actor,
     )
 
 
@@ -325,8 +338,11 @@ def authenticate_api_key(secret: str, project_slug: str = "") -> KeyScope | None
     return scope
 
 
+@audited
 @transaction.atomic
-def set_read_path(*, project: Project, read_path: ReadPath | str, reason: str) -> Project:
+def set_read_path(
+    *, project: Project, read_path: ReadPath | str, reason: str, actor: Any
+) -> Project:
     """The audited migration cut-over: change where the project's apps read memory from."""
     read_path = ReadPath(read_path)
     if not reason.strip():
@@ -347,12 +363,13 @@ class BootstrapResult:
     issued: IssuedKey
 
 
+@audited
 @transaction.atomic
 def bootstrap(
-    *, tenant_slug: str, project_slug: str, email: str, key_name: str = "bootstrap"
+    *, tenant_slug: str, project_slug: str, email: str, actor: Any, key_name: str = "bootstrap"
 ) -> BootstrapResult:
     """Idempotently create tenant, project and owner user; always issue a new owner key."""
-    project = ensure_project(tenant_slug, project_slug)
+    project = ensure_project(tenant_slug, project_slug, actor=actor)
     user_model = get_user_model()
     user = user_model.objects.filter(email__iexact=email).first()
     password = None
@@ -364,9 +381,14 @@ def bootstrap(
     elif not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-    set_membership(user=user, scope=project.tenant, role=Role.OWNER)
+    set_membership(user=user, scope=project.tenant, role=Role.OWNER, actor=actor)
     issued = create_api_key(
-        user=user, tenant=project.tenant, project=project, name=key_name, role=Role.OWNER
+        user=user,
+        tenant=project.tenant,
+        project=project,
+        name=key_name,
+        role=Role.OWNER,
+        actor=actor,
     )
     return BootstrapResult(project=project, user=user, password=password, issued=issued)
 

@@ -37,9 +37,16 @@ def make_persona(email: str, project: Any, role: str, *, tenant_role: bool = Fal
     from tenants.services import create_api_key, set_membership
 
     user = get_user_model().objects.create_user(username=email, email=email, password="pw-12345!")
-    set_membership(user=user, scope=project.tenant if tenant_role else project, role=role)
+    set_membership(
+        user=user, scope=project.tenant if tenant_role else project, role=role, actor=None
+    )
     issued = create_api_key(
-        user=user, tenant=project.tenant, project=project, name=f"{email}-key", role=role
+        user=user,
+        tenant=project.tenant,
+        project=project,
+        name=f"{email}-key",
+        role=role,
+        actor=None,
     )
     return Persona(user=user, project=project, key=issued.key, secret=issued.secret)
 
@@ -48,14 +55,14 @@ def make_persona(email: str, project: Any, role: str, *, tenant_role: bool = Fal
 def project_a(db: Any) -> Any:
     from tenants.services import ensure_project
 
-    return ensure_project("acme", "support")
+    return ensure_project("acme", "support", actor=None)
 
 
 @pytest.fixture
 def project_b(db: Any) -> Any:
     from tenants.services import ensure_project
 
-    return ensure_project("globex", "research")
+    return ensure_project("globex", "research", actor=None)
 
 
 @pytest.fixture

@@ -154,7 +154,9 @@ def sibling(project_a):
     """Owner of acme/billing only: same tenant as tenant A's objects, another project."""
     from tenants.services import ensure_project
 
-    return make_persona("owner@billing.test", ensure_project("acme", "billing"), "owner")
+    return make_persona(
+        "owner@billing.test", ensure_project("acme", "billing", actor=None), "owner"
+    )
 
 
 def _sibling_clients(sibling):
@@ -162,7 +164,12 @@ def _sibling_clients(sibling):
     from tenants.services import create_api_key
 
     wide = create_api_key(
-        user=sibling.user, tenant=sibling.project.tenant, project=None, name="wide", role="owner"
+        user=sibling.user,
+        tenant=sibling.project.tenant,
+        project=None,
+        name="wide",
+        role="owner",
+        actor=None,
     )
     named = sibling.client()
     named.credentials(

@@ -92,10 +92,10 @@ class ApiServer:
         user, _ = get_user_model().objects.get_or_create(
             username="bench@localhost", defaults={"email": "bench@localhost"}
         )
-        set_membership(user=user, scope=tenant, role=Role.OWNER)
+        set_membership(user=user, scope=tenant, role=Role.OWNER, actor=None)
         ApiKey.objects.filter(user=user, name=KEY_NAME).delete()
         return create_api_key(
-            user=user, tenant=tenant, project=None, name=KEY_NAME, role=Role.READER
+            user=user, tenant=tenant, project=None, name=KEY_NAME, role=Role.READER, actor=None
         ).secret
 
     def measure(

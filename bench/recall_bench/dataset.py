@@ -278,7 +278,7 @@ class Dataset:
         from tenants.services import ensure_project
 
         args = self.args
-        projects = {spec.slug: ensure_project(TENANT, spec.slug) for spec in specs}
+        projects = {spec.slug: ensure_project(TENANT, spec.slug, actor=None) for spec in specs}
         Project.objects.filter(tenant__slug=TENANT).update(embedding_model=self.model)
         for project in projects.values():
             project.embedding_model = self.model

@@ -423,7 +423,7 @@ class Bench:
                     f"{skipped}"
                 )
 
-            project = ensure_project(TENANT, BULK_PROJECT)
+            project = ensure_project(TENANT, BULK_PROJECT, actor=None)
             project.embedding_model = self.model
             project.save(update_fields=["embedding_model"])
             self.db.sql("DELETE FROM memory_pattern WHERE project_id = %s", [project.pk])

@@ -45,5 +45,10 @@ def update_project_settings(
         if changed:
             project.save(update_fields=changed)
         if "read_path" in changes and changes["read_path"] != project.read_path:
-            set_read_path(project=project, read_path=changes["read_path"], reason=changes["reason"])
+            set_read_path(
+                project=project,
+                read_path=changes["read_path"],
+                reason=changes["reason"],
+                actor=actor,
+            )
     return ProjectUpdate(project, job)

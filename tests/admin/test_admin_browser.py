@@ -51,13 +51,15 @@ def _login(page, live_server, email, password):
 
 @pytest.mark.django_db(transaction=True)
 def test_owner_logs_in_curates_patterns_and_sees_only_their_tenant(page, live_server):
-    mine = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
-    bootstrap(tenant_slug="globex", project_slug="research", email="boss@globex.test")
+    mine = bootstrap(
+        tenant_slug="acme", project_slug="support", email="owner@acme.test", actor=None
+    )
+    bootstrap(tenant_slug="globex", project_slug="research", email="boss@globex.test", actor=None)
     learn_pattern(
         project=mine.project, task="Parse invoices from PDF", code="pypdf", eval_score=8, actor=None
     )
     learn_pattern(
-        project=ensure_project("globex", "research"),
+        project=ensure_project("globex", "research", actor=None),
         task="Globex secret plan",
         code="x",
         actor=None,
@@ -87,7 +89,9 @@ def test_new_api_key_secret_is_shown_once(page, live_server):
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.create_superuser("root", "root@localhost", "root-pass-123")
-    made = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
+    made = bootstrap(
+        tenant_slug="acme", project_slug="support", email="owner@acme.test", actor=None
+    )
     _login(page, live_server, "root", "root-pass-123")
     page.goto(f"{live_server.url}/admin/tenants/apikey/add/")
     page.select_option("#id_user", str(made.user.pk))

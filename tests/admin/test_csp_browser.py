@@ -100,7 +100,9 @@ def test_redoc_renders_operations_offline_under_csp(offline, live_server):
 
 @pytest.mark.django_db(transaction=True)
 def test_admin_works_under_its_csp_with_no_violation(offline, live_server):
-    made = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
+    made = bootstrap(
+        tenant_slug="acme", project_slug="support", email="owner@acme.test", actor=None
+    )
     learn_pattern(
         project=made.project, task="Parse invoices from PDF", code="pypdf", eval_score=8, actor=None
     )

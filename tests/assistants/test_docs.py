@@ -38,17 +38,17 @@ def test_dual_write_snippet_through_all_read_paths(project_a, monkeypatch):
         namespace["legacy_store"],
     )
 
-    set_read_path(project=project_a, read_path="openai", reason="before")
+    set_read_path(project=project_a, read_path="openai", reason="before", actor=None)
     remember("t1", "How do I rotate logs?", "Use logrotate.")
     assert legacy.rows and context_for("t1", "How do I rotate logs?") == ["Use logrotate."]
 
-    set_read_path(project=project_a, read_path="dual", reason="compare")
+    set_read_path(project=project_a, read_path="dual", reason="compare", actor=None)
     remember("t1", "How do I parse CSV?", "Use the csv module.")
     assert len(legacy.rows) == 2
     context_for("t1", "How do I parse CSV?")
     assert comparisons and "Use the csv module." in comparisons[-1][1]
 
-    set_read_path(project=project_a, read_path="engramia", reason="cut over")
+    set_read_path(project=project_a, read_path="engramia", reason="cut over", actor=None)
     remember("t1", "How do I zip files?", "Use zipfile.")
     assert len(legacy.rows) == 2
     assert context_for("t1", "How do I zip files?")[0] == "Use zipfile."

@@ -33,7 +33,7 @@ EXPORT = export_bytes(
 
 @pytest.fixture
 def billing(project_a: Any) -> Project:
-    sibling = ensure_project("acme", "billing")
+    sibling = ensure_project("acme", "billing", actor=None)
     learn_pattern(project=sibling, task="billing's own task", code="billing's own code", actor=None)
     return sibling
 
@@ -48,7 +48,9 @@ def _post(client: APIClient, group_by: str, **extra: Any) -> Any:
 
 
 def _tenant_wide_client(user: Any, tenant: Any, role: str = "admin") -> tuple[APIClient, Any]:
-    issued = create_api_key(user=user, tenant=tenant, project=None, name="wide", role=role)
+    issued = create_api_key(
+        user=user, tenant=tenant, project=None, name="wide", role=role, actor=None
+    )
     client = APIClient()
     client.credentials(
         HTTP_AUTHORIZATION=f"Bearer {issued.secret}", HTTP_X_ENGRAMIA_PROJECT="support"
@@ -112,7 +114,7 @@ def test_the_job_checks_again_before_writing(owner, billing, change):
     response = _post(client, "thread")
     assert response.status_code == 202
     if change == "demoted":
-        set_membership(user=owner.user, scope=owner.project.tenant, role=Role.EDITOR)
+        set_membership(user=owner.user, scope=owner.project.tenant, role=Role.EDITOR, actor=None)
     else:
         from tenants.services import OPERATOR, revoke_api_key
 

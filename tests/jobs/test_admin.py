@@ -18,7 +18,7 @@ def staff_client(project: Any, role: str, email: str) -> Client:
     user = get_user_model().objects.create_user(
         username=email, email=email, password="pw-12345!", is_staff=True
     )
-    set_membership(user=user, scope=project, role=role)
+    set_membership(user=user, scope=project, role=role, actor=None)
     client = Client()
     client.force_login(user)
     return client

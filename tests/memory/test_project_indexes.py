@@ -69,9 +69,9 @@ def _plan_indexes(project, task):
 
 
 def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkeypatch):
-    big = ensure_project("bigco", "main")
-    other = ensure_project("otherco", "main")
-    small = ensure_project("smallco", "main")
+    big = ensure_project("bigco", "main", actor=None)
+    other = ensure_project("otherco", "main", actor=None)
+    small = ensure_project("smallco", "main", actor=None)
     _fill(big, 200, 1)
     _fill(other, 80, 2)
     _fill(small, 10, 3)
@@ -102,8 +102,8 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkey
 
 
 def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis():
-    big = ensure_project("bigco", "main")
-    gone = ensure_project("goneco", "main")
+    big = ensure_project("bigco", "main", actor=None)
+    gone = ensure_project("goneco", "main", actor=None)
     _fill(big, 60, 1)
     _fill(gone, 60, 2)
     assert len(sync_project_indexes().created) == 2
@@ -124,7 +124,7 @@ def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis():
 
 
 def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
-    big = ensure_project("bigco", "main")
+    big = ensure_project("bigco", "main", actor=None)
     _fill(big, 60, 1)
     name = sync_project_indexes().created[0]
     with connection.cursor() as cursor:  # what a cancelled CREATE INDEX CONCURRENTLY leaves
@@ -138,7 +138,7 @@ def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
 
 
 def test_learning_into_a_large_project_queues_its_index_once():
-    big = ensure_project("bigco", "main")
+    big = ensure_project("bigco", "main", actor=None)
     _fill(big, 40, 1)
     learn_pattern(project=big, task="deploy the queue workers with a canary", code="c", actor=None)
     jobs = Job.objects.filter(project=big, kind=INDEX_KIND)
@@ -151,7 +151,7 @@ def test_learning_into_a_large_project_queues_its_index_once():
     learn_pattern(project=big, task="parse csv exports nightly", code="c", actor=None)
     assert jobs.count() == 1  # the index exists now
 
-    small = ensure_project("smallco", "main")
+    small = ensure_project("smallco", "main", actor=None)
     learn_pattern(
         project=small, task="deploy the queue workers with a canary", code="c", actor=None
     )
@@ -159,7 +159,7 @@ def test_learning_into_a_large_project_queues_its_index_once():
 
 
 def test_sync_indexes_command(capsys):
-    big = ensure_project("bigco", "main")
+    big = ensure_project("bigco", "main", actor=None)
     _fill(big, 60, 1)
     call_command("sync_indexes", "--project", "bigco/main", "--json")
     captured = capsys.readouterr()

@@ -45,7 +45,7 @@ NOISE = [
 
 @pytest.fixture
 def local_project(db):
-    project = ensure_project("quality", "local")
+    project = ensure_project("quality", "local", actor=None)
     project.embedding_model = "local:all-MiniLM-L6-v2"
     project.save()
     return project

@@ -164,8 +164,8 @@ def test_bad_recall_input(reader):
 def test_small_project_in_a_large_table_gets_its_true_nearest_neighbours(db, monkeypatch):
     """A tiny project next to a big one: the HNSW path and the exact path agree on the top 10."""
     embedder = get_embedder("hash")
-    big = ensure_project("bigco", "main")
-    small = ensure_project("tinyco", "main")
+    big = ensure_project("bigco", "main", actor=None)
+    small = ensure_project("tinyco", "main", actor=None)
     rng = random.Random(7)
     words = [
         "alpha",

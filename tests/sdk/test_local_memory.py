@@ -187,7 +187,7 @@ def test_read_path_follows_the_cutover(project_a):
 
     memory = Memory("acme/support")
     assert memory.read_path == "engramia"
-    set_read_path(project=project_a, read_path="dual", reason="compare for a release")
+    set_read_path(project=project_a, read_path="dual", reason="compare for a release", actor=None)
     assert memory.read_path == "dual"
     assert memory.project_info()["embedding_model"] == project_a.embedding_model
 

@@ -25,7 +25,7 @@ SEARCH_TICKETS_PARAMETERS = {
 def project_billing(project_a: Any) -> Any:
     from tenants.services import ensure_project
 
-    return ensure_project("acme", "billing")
+    return ensure_project("acme", "billing", actor=None)
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ def _client(secret: str, project: str = "") -> APIClient:
 
 
 def _tenant_wide(user: Any, tenant: Any, role: str, name: str) -> tuple[ApiKey, str]:
-    issued = create_api_key(user=user, tenant=tenant, project=None, name=name, role=role)
+    issued = create_api_key(
+        user=user, tenant=tenant, project=None, name=name, role=role, actor=None
+    )
     return issued.key, issued.secret
 
 
@@ -53,7 +55,12 @@ def test_an_admin_key_cannot_rotate_or_revoke_the_owners_key(admin, owner):
 def test_an_admin_cannot_touch_another_admins_keys(admin, project_a):
     other = make_persona("other-admin@acme.test", project_a, "admin")
     spare = create_api_key(
-        user=other.user, tenant=project_a.tenant, project=project_a, name="spare", role="reader"
+        user=other.user,
+        tenant=project_a.tenant,
+        project=project_a,
+        name="spare",
+        role="reader",
+        actor=None,
     )
     for target in (other.key, spare.key):
         assert admin.client().post(f"/v1/keys/{target.pk}/rotate").status_code == 403
@@ -97,11 +104,16 @@ def test_a_user_rotates_their_own_keys_up_to_their_own_role(admin, project_a):
     assert rotated.status_code == 200
 
     # A key minted while its user was owner stays above them after a demotion.
-    set_membership(user=admin.user, scope=project_a, role=Role.OWNER)
+    set_membership(user=admin.user, scope=project_a, role=Role.OWNER, actor=None)
     old_owner_key = create_api_key(
-        user=admin.user, tenant=project_a.tenant, project=project_a, name="was-owner", role="owner"
+        user=admin.user,
+        tenant=project_a.tenant,
+        project=project_a,
+        name="was-owner",
+        role="owner",
+        actor=None,
     )
-    set_membership(user=admin.user, scope=project_a, role=Role.ADMIN)
+    set_membership(user=admin.user, scope=project_a, role=Role.ADMIN, actor=None)
     client = _client(rotated.json()["api_key"])
     assert client.post(f"/v1/keys/{old_owner_key.key.pk}/rotate").status_code == 403
     _unchanged(old_owner_key.key, old_owner_key.secret)
@@ -127,7 +139,7 @@ def test_a_rotation_is_audited_under_the_caller(owner, admin):
 def test_an_admin_key_cannot_mint_an_owner_key_anywhere(admin, owner, project_a):
     from tenants.services import ensure_project
 
-    ensure_project("acme", "billing")
+    ensure_project("acme", "billing", actor=None)
     deputy = make_persona("deputy@acme.test", project_a, "admin", tenant_role=True)
     _, deputy_secret = _tenant_wide(deputy.user, project_a.tenant, "admin", "deputy-wide")
     client = _client(deputy_secret, "support")

@@ -171,7 +171,7 @@ def test_jobs_transactions_and_a_unit_of_work_that_wrote_read_the_primary(replic
         assert read_connection(Pattern).alias == REPLICA
         with transaction.atomic():
             assert read_connection(Pattern).alias == "default"
-        ensure_project("acme", "billing")  # a write: what follows may read it
+        ensure_project("acme", "billing", actor=None)  # a write: what follows may read it
         assert read_connection(Pattern).alias == "default"
     with replica_reads():
         assert router.db_for_read(Job) == "default"  # the job queue is never read stale

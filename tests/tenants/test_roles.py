@@ -7,9 +7,9 @@ from tenants.services import create_api_key, set_membership
 
 def test_higher_of_tenant_and_project_role_wins(project_a, persona_factory):
     person = persona_factory("dual@acme.test", project_a, "reader")
-    set_membership(user=person.user, scope=project_a.tenant, role=Role.EDITOR)
+    set_membership(user=person.user, scope=project_a.tenant, role=Role.EDITOR, actor=None)
     assert effective_role(person.user, project_a) == Role.EDITOR
-    set_membership(user=person.user, scope=project_a, role=Role.ADMIN)
+    set_membership(user=person.user, scope=project_a, role=Role.ADMIN, actor=None)
     assert effective_role(person.user, project_a) == Role.ADMIN
 
 
@@ -20,6 +20,7 @@ def test_reader_key_cannot_do_an_editors_work_even_when_its_user_can(owner):
         project=owner.project,
         name="ro",
         role=Role.READER,
+        actor=None,
     )
     from rest_framework.test import APIClient
 
@@ -41,7 +42,7 @@ def test_removing_a_membership_removes_access(reader):
     from tenants.models import Membership
     from tenants.services import remove_membership
 
-    remove_membership(Membership.objects.get(user=reader.user))
+    remove_membership(Membership.objects.get(user=reader.user), actor=None)
     assert reader.client().get("/v1/project").status_code == 404
 
 
@@ -50,10 +51,15 @@ def test_tenant_wide_key_names_its_project_in_a_header(project_a, persona_factor
 
     from tenants.services import ensure_project
 
-    second = ensure_project("acme", "billing")
+    second = ensure_project("acme", "billing", actor=None)
     person = persona_factory("lead@acme.test", project_a, "admin", tenant_role=True)
     issued = create_api_key(
-        user=person.user, tenant=project_a.tenant, project=None, name="wide", role=Role.READER
+        user=person.user,
+        tenant=project_a.tenant,
+        project=None,
+        name="wide",
+        role=Role.READER,
+        actor=None,
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")

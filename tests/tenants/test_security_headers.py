@@ -29,7 +29,9 @@ def test_admin_pages_carry_the_html_policy(db):
     assert login.status_code == 200
     _assert_html_policy(login, style_src="'self'")
 
-    made = bootstrap(tenant_slug="acme", project_slug="support", email="owner@acme.test")
+    made = bootstrap(
+        tenant_slug="acme", project_slug="support", email="owner@acme.test", actor=None
+    )
     client = Client()
     client.force_login(made.user)
     changelist = client.get("/admin/memory/pattern/")

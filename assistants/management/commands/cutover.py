@@ -22,5 +22,10 @@ class Command(EngramiaCommand):
     def handle_command(self, *args: Any, **options: Any) -> None:
         project = self.project_from_option(options["project"])
         before = project.read_path
-        set_read_path(project=project, read_path=options["read_path"], reason=options["reason"])
+        set_read_path(
+            project=project,
+            read_path=options["read_path"],
+            reason=options["reason"],
+            actor=self.actor,
+        )
         self.stdout.write(f"{project.path}: read path {before} -> {project.read_path}")

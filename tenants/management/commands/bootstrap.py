@@ -30,6 +30,7 @@ class Command(EngramiaCommand):
             project_slug=options["project"],
             email=options["email"],
             key_name=options["key_name"],
+            actor=self.actor,
         )
         payload = {
             "tenant": result.project.tenant.slug,

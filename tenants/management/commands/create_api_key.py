@@ -61,6 +61,7 @@ class Command(EngramiaCommand):
             name=options["name"],
             role=options["role"],
             expires_at=expires_at,
+            actor=self.actor,
         )
         payload = {
             "id": issued.key.pk,
