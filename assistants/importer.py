@@ -181,18 +181,9 @@ def import_assistants_export(
     for target, project_pairs in by_project.values():
         summary.projects.append(target.path)
         if dry_run:
-            known = (
-                set(
-                    Pattern.objects.for_project(target)
-                    .filter(external_id__in=[p.external_id for p in project_pairs])
-                    .values_list("external_id", flat=True)
-                )
-                if target.pk
-                else set()
-            )
-            fresh = {p.external_id for p in project_pairs} - known
-            summary.imported += len(fresh)
-            summary.skipped += len(project_pairs) - len(fresh)
+            fresh = _not_yet_imported(target, project_pairs)
+            summary.imported += fresh
+            summary.skipped += len(project_pairs) - fresh
             continue
 
         def report(batch_done: int, batch_total: int, offset: int = done) -> None:
@@ -214,6 +205,18 @@ def import_assistants_export(
     )
     summary.projects.sort()
     return summary
+
+
+def _not_yet_imported(target: Project, pairs: list[Pair]) -> int:
+    """How many of the pairs a real import would store in target (a dry run's count)."""
+    if target.pk is None:
+        return len({pair.external_id for pair in pairs})
+    known = set(
+        Pattern.objects.for_project(target)
+        .filter(external_id__in=[pair.external_id for pair in pairs])
+        .values_list("external_id", flat=True)
+    )
+    return len({pair.external_id for pair in pairs} - known)
 
 
 def dry_target(base: Project, pair: Pair, group_by: str) -> Project:

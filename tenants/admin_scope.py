@@ -22,8 +22,13 @@ from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from tenants.choices import ROLE_ORDER, Role
-from tenants.models import Membership, Project, Tenant, TenantUserObjectPermission
-from tenants.querysets import role_for_action, visible_project_ids
+from tenants.models import Membership, Project, Tenant
+from tenants.querysets import (
+    scope_q,
+    tenant_ids_touched,
+    tenant_ids_with_role,
+    visible_project_ids,
+)
 from tenants.roles import effective_role, tenant_role
 
 # Why a save is refused, by form field (None: the form as a whole).
@@ -31,29 +36,6 @@ Errors = dict[str | None, str]
 
 # The apps whose models the audit log records; the audit type filter offers nothing else.
 ENGRAMIA_APPS = ("tenants", "memory", "skills", "jobs", "conversations")
-
-
-def tenant_ids_with_role(user: Any, action: str | Role) -> QuerySet[Any]:
-    """Ids of the tenants where user holds at least the action's role on the whole tenant."""
-    role = role_for_action(action)
-    return TenantUserObjectPermission.objects.filter(
-        user_id=user.pk, permission__codename=f"tenant_{role.value}"
-    ).values("content_object_id")
-
-
-def tenant_ids_touched(user: Any, action: str | Role) -> Q:
-    """Tenants with a project where user may perform action, or where they hold it tenant-wide."""
-    projects = Project.objects.filter(id__in=visible_project_ids(user, action)).values("tenant_id")
-    return Q(id__in=projects) | Q(id__in=tenant_ids_with_role(user, action))
-
-
-def scope_q(user: Any, action: str | Role, *, project: str, tenant: str | None = None) -> Q:
-    """Rows whose project (or, when project is empty, tenant) lets user perform action."""
-    where = Q(**{f"{project}__in": visible_project_ids(user, action)})
-    if tenant is not None:
-        tenants = tenant_ids_with_role(user, action)
-        where |= Q(**{f"{project}__isnull": True, f"{tenant}__in": tenants})
-    return where
 
 
 def members_of(user: Any, action: str | Role) -> QuerySet[Any]:
@@ -122,9 +104,9 @@ def visible_related(model: type[Model], request: HttpRequest) -> QuerySet[Any]:
     if user.is_superuser:
         return model._default_manager.all()
     if model is Tenant:
-        return Tenant.objects.filter(tenant_ids_touched(user, "view"))
+        return Tenant.objects.restrict(user, "view")
     if model is Project:
-        return Project.objects.filter(id__in=visible_project_ids(user, "view"))
+        return Project.objects.restrict(user, "view")
     if model is get_user_model():
         return members_of(user, "view")
     related_admin = admin.site._registry.get(model)
@@ -203,6 +185,9 @@ class ScopedAdminMixin:
         queryset = super().get_queryset(request)  # type: ignore[misc]
         if request.user.is_superuser:
             return queryset
+        if self.scope_field == "project_id" and hasattr(queryset, "restrict"):
+            # A project-owned model's own rule (tenants.querysets), as services apply it.
+            return queryset.restrict(request.user, self.view_role)
         return queryset.filter(self.scope_filter(request.user, self.view_role))
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -52,22 +52,43 @@ def visible_project_ids(user: Any, action: str | Role) -> models.QuerySet[Any]:
     return Project.objects.filter(Q(id__in=direct) | Q(tenant_id__in=via_tenant)).values("id")
 
 
+def tenant_ids_with_role(user: Any, action: str | Role) -> models.QuerySet[Any]:
+    """Ids of the tenants where user holds at least the action's role on the whole tenant."""
+    role = role_for_action(action)
+    from tenants.models import TenantUserObjectPermission
+
+    return TenantUserObjectPermission.objects.filter(
+        user_id=user.pk, permission__codename=f"tenant_{role.value}"
+    ).values("content_object_id")
+
+
+def tenant_ids_touched(user: Any, action: str | Role) -> Q:
+    """Tenants with a project where user may perform action, or where they hold it tenant-wide."""
+    from tenants.models import Project
+
+    projects = Project.objects.filter(id__in=visible_project_ids(user, action)).values("tenant_id")
+    return Q(id__in=projects) | Q(id__in=tenant_ids_with_role(user, action))
+
+
+def scope_q(user: Any, action: str | Role, *, project: str, tenant: str | None = None) -> Q:
+    """Rows whose project (or, when project is empty, tenant) lets user perform action."""
+    where = Q(**{f"{project}__in": visible_project_ids(user, action)})
+    if tenant is not None:
+        tenants = tenant_ids_with_role(user, action)
+        where |= Q(**{f"{project}__isnull": True, f"{tenant}__in": tenants})
+    return where
+
+
 class TenantQuerySet(models.QuerySet):
     """Tenants, filterable by what a user may see."""
 
     def restrict(self, user: Any, action: str | Role = "view") -> TenantQuerySet:
-        """Tenants with at least one project where user may perform action."""
+        """Tenants with a project where user may act so, or where they hold the role tenant-wide."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self
-        from tenants.models import Project
-
-        return self.filter(
-            id__in=Project.objects.filter(id__in=visible_project_ids(user, action)).values(
-                "tenant_id"
-            )
-        )
+        return self.filter(tenant_ids_touched(user, action))
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -90,9 +111,11 @@ class ProjectScopedQuerySet(models.QuerySet):
         return self.filter(project_id=getattr(project, "pk", project))
 
     def restrict(self, user: Any, action: str | Role = "view") -> ProjectScopedQuerySet:
-        """Rows in projects where user may perform action; superusers see all."""
+        """Rows in projects where user may perform action (tenant-level rows: tenant-wide role)."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(project_id__in=visible_project_ids(user, action))
+        tenant_level = any(field.name == "tenant" for field in self.model._meta.get_fields())
+        tenant = "tenant_id" if tenant_level else None
+        return self.filter(scope_q(user, action, project="project_id", tenant=tenant))

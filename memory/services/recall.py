@@ -141,6 +141,75 @@ def search_params(
     )
 
 
+class Scored(NamedTuple):
+    """A candidate with its rounded score and similarity, the factors, and the decayed eval."""
+
+    score: float
+    similarity: float
+    row: Candidate
+    ranked: Ranked
+    effective_eval: float | None
+
+
+def score_candidates(
+    rows: list[Candidate],
+    *,
+    now_epoch: float,
+    eval_weighted: bool = True,
+    recency_weight: float = 0.0,
+    min_similarity: float | None = None,
+) -> list[Scored]:
+    """Rank candidates best first: score, then similarity, then the older pattern."""
+    scored: list[Scored] = []
+    for row in rows:
+        effective = (
+            None
+            if row.eval_score is None
+            else decayed_eval_score(row.eval_score, _age_days(row.last_evaluated, now_epoch))
+        )
+        ranked = rank(
+            distance=row.distance,
+            eval_score=effective,
+            age_days=_age_days(row.created, now_epoch) if recency_weight else 0.0,
+            eval_weighted=eval_weighted,
+            recency_weight=recency_weight,
+        )
+        if min_similarity is not None and ranked.similarity < min_similarity:
+            continue
+        scored.append(
+            Scored(round(ranked.score, 6), round(ranked.similarity, 6), row, ranked, effective)
+        )
+    scored.sort(key=lambda item: (-item.score, -item.similarity, item.row.id))
+    return scored
+
+
+def _match(item: Scored, strategy: str | None) -> Match:
+    """A scored candidate as a Match; with strategy given, explained factor by factor."""
+    row = item.row
+    explain = None
+    if strategy is not None:
+        explain = {
+            **item.ranked.explain(),
+            "eval_score": row.eval_score,
+            "effective_eval_score": item.effective_eval,
+            "strategy": strategy,
+        }
+    return Match(
+        pattern_id=row.id,
+        task=row.task,
+        code=row.code,
+        output=row.output,
+        similarity=item.similarity,
+        eval_score=row.eval_score,
+        score=item.score,
+        reuse_tier=reuse_tier(item.ranked.similarity),
+        source=row.source,
+        run_id=row.run_id,
+        created_at=row.created_at,
+        explain=explain,
+    )
+
+
 def recall_patterns(
     *,
     project: Project,
@@ -157,55 +226,18 @@ def recall_patterns(
     """The most useful patterns of the project for a task; read-only."""
     embedder = embedder_for(project)
     vector = embedder.embed_query(task)
-    now = now or timezone.now()
-    now_epoch = now.timestamp()
+    now_epoch = (now or timezone.now()).timestamp()
     window = max(MIN_CANDIDATES, limit * CANDIDATE_FACTOR)
     rows, strategy = nearest_patterns(project, embedder.name, vector, window, source)
-    scored: list[tuple[float, float, Candidate, Ranked, float | None]] = []
-    for row in rows:
-        effective = (
-            None
-            if row.eval_score is None
-            else decayed_eval_score(row.eval_score, _age_days(row.last_evaluated, now_epoch))
-        )
-        ranked = rank(
-            distance=row.distance,
-            eval_score=effective,
-            age_days=_age_days(row.created, now_epoch) if recency_weight else 0.0,
-            eval_weighted=eval_weighted,
-            recency_weight=recency_weight,
-        )
-        if min_similarity is not None and ranked.similarity < min_similarity:
-            continue
-        scored.append((round(ranked.score, 6), round(ranked.similarity, 6), row, ranked, effective))
-    scored.sort(key=lambda item: (-item[0], -item[1], item[2].id))
+    scored = score_candidates(
+        rows,
+        now_epoch=now_epoch,
+        eval_weighted=eval_weighted,
+        recency_weight=recency_weight,
+        min_similarity=min_similarity,
+    )
     # Only the rows returned become Match objects (the window is 4x the limit).
-    matches = [
-        Match(
-            pattern_id=row.id,
-            task=row.task,
-            code=row.code,
-            output=row.output,
-            similarity=similarity,
-            eval_score=row.eval_score,
-            score=score,
-            reuse_tier=reuse_tier(ranked.similarity),
-            source=row.source,
-            run_id=row.run_id,
-            created_at=row.created_at,
-            explain=(
-                {
-                    **ranked.explain(),
-                    "eval_score": row.eval_score,
-                    "effective_eval_score": effective,
-                    "strategy": strategy,
-                }
-                if explain
-                else None
-            ),
-        )
-        for score, similarity, row, ranked, effective in scored[:limit]
-    ]
+    matches = [_match(item, strategy if explain else None) for item in scored[:limit]]
     documents = search_documents(project, vector, limit=limit) if include_documents else []
     return RecallResult(
         matches=matches,
@@ -219,8 +251,10 @@ __all__ = [
     "Candidate",
     "Match",
     "RecallResult",
+    "Scored",
     "nearest_patterns",
     "recall_patterns",
+    "score_candidates",
     "search_params",
     "search_statement",
 ]

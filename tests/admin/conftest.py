@@ -72,10 +72,16 @@ def _seed(scope: Scope, mark: str) -> None:
 
     project, member = scope.project, scope.member
     with acting_as(member):
-        learned = learn_pattern(project=project, task=f"{mark} task: plan the rollout", code="x")
+        learned = learn_pattern(
+            project=project, task=f"{mark} task: plan the rollout", code="x", actor=None
+        )
         pattern = scope.add(Pattern.objects.get(pk=learned.pattern_id))
         add_evaluation(pattern=pattern, score=7, feedback=f"{mark} feedback", actor=member)
-        scope.add(add_document(project=project, name=f"{mark}-notes.txt", text=f"{mark} notes"))
+        scope.add(
+            add_document(
+                project=project, name=f"{mark}-notes.txt", text=f"{mark} notes", actor=None
+            )
+        )
         scope.add(register_skill(actor=member, project=project, name=f"{mark}_tool"))
         scope.add(
             register_skill(
@@ -87,7 +93,10 @@ def _seed(scope: Scope, mark: str) -> None:
             )
         )
         add_session_items(
-            project=project, session_id=f"{mark}-chat", items=[{"role": "user", "content": mark}]
+            project=project,
+            session_id=f"{mark}-chat",
+            items=[{"role": "user", "content": mark}],
+            actor=None,
         )
         scope.add(project.session_items.get())
         scope.add(
