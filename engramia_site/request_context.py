@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from engramia_site.input_text import (
+    INVALID_CHARACTERS,
+    InputProblem,
+    character_problem,
+    form_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -148,3 +155,51 @@ class RequestSizeLimitMiddleware:
             return request_too_large(limit)
         request.body_limit = limit  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class RequestTextMiddleware:
+    """Refuse query, path and header values the database cannot store: a 400 naming them.
+
+    JSON and multipart bodies are checked by the API's parsers (engramia_site.parsers); this is
+    the same check for what the URL and headers carry, before any view or lookup sees them.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        problem = (
+            form_problem(request.GET) or _path_problem(args, kwargs) or _header_problem(request)
+        )
+        if problem is None:
+            return None
+        if not request.path.startswith("/v1/"):
+            return HttpResponseBadRequest(f"{problem.attr}: {problem.detail}")
+        error = {"code": problem.code, "detail": problem.detail, "attr": problem.attr}
+        return JsonResponse({"type": "validation_error", "errors": [error]}, status=400)
+
+
+def _path_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> InputProblem | None:
+    """The first path parameter holding text the database cannot store, by its name."""
+    named = [*((f"path.{i}", value) for i, value in enumerate(args)), *kwargs.items()]
+    for name, value in named:
+        problem = character_problem(value) if isinstance(value, str) else None
+        if problem:
+            return InputProblem(name, problem, INVALID_CHARACTERS)
+    return None
+
+
+def _header_problem(request: HttpRequest) -> InputProblem | None:
+    """The first header holding U+0000 (a project header is looked up in the database)."""
+    for key, value in request.META.items():
+        is_header = key.startswith("HTTP_") and isinstance(value, str)
+        problem = character_problem(value) if is_header else None
+        if problem:
+            name = key[5:].replace("_", "-").title()
+            return InputProblem(name, problem, INVALID_CHARACTERS)
+    return None

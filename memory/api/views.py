@@ -10,12 +10,11 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from engramia_site.api_errors import ServiceUnavailable
-from engramia_site.parsers import JSONParser
+from engramia_site.parsers import JSONParser, MultiPartParser
 from jobs.api.async_support import run_or_accept
 from memory.api.operations import (
     Result,
