@@ -152,7 +152,7 @@ class Chunk(models.Model):
 
 
 class ImportUpload(models.Model):
-    """An uploaded export waiting for (or being processed by) its import job."""
+    """An uploaded body waiting for (or being read by) its job: an export, a document."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     data = models.BinaryField()

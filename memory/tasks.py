@@ -17,6 +17,7 @@ from jobs.exceptions import JobFailed, TransientJobError
 from jobs.registry import job_kind
 from memory.api.operations import (
     aging_operation,
+    document_from_upload,
     document_operation,
     evaluate_operation,
     learn_operation,
@@ -34,7 +35,16 @@ def _job_errors() -> Iterator[None]:
     except ServiceUnavailable as exc:
         raise TransientJobError(str(exc.detail)) from exc
     except ValidationError as exc:
-        raise JobFailed(f"invalid input: {exc.detail}") from exc
+        raise JobFailed(f"invalid input: {_reasons(exc.detail)}") from exc
+
+
+def _reasons(detail: Any) -> str:
+    """A validation error as `field: reason` text (not the repr of DRF's error details)."""
+    if isinstance(detail, dict):
+        return "; ".join(f"{name}: {_reasons(value)}" for name, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_reasons(value) for value in detail)
+    return str(detail)
 
 
 def _run(
@@ -64,8 +74,29 @@ def aging_job(job: Any, ctx: Any) -> dict[str, Any]:
 
 @job_kind("documents", timeout=1800)
 def document_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """POST /v1/documents as a job."""
-    return _run(document_operation, job, job.params)
+    """POST /v1/documents as a job: read the stored content (a file, or JSON text), store it."""
+    from memory.models import ImportUpload
+
+    params = dict(job.params)
+    upload_id = params.pop("upload_id", None)
+    if upload_id is None:  # queued with its text inline, before contents were stored apart
+        return _run(document_operation, job, params)
+    upload = ImportUpload.objects.filter(pk=upload_id, project=job.project).first()
+    if upload is None:
+        raise JobFailed("the uploaded document is gone; upload it again")
+    source = params.pop("file", None)
+    try:
+        with _job_errors():
+            if source is None:
+                data = {**params, "text": bytes(upload.data).decode("utf-8")}
+            else:
+                data = document_from_upload(params, bytes(upload.data), **source)
+            result = document_operation(job.project, job.actor, data)[1]
+    except JobFailed:
+        upload.delete()  # the content is refused for good; a transient error keeps it to retry
+        raise
+    upload.delete()
+    return result
 
 
 @job_kind("import_assistants", timeout=6 * 3600)

@@ -16,7 +16,7 @@ from memory.models import Pattern
 from memory.providers.embeddings import EmbeddingError
 from memory.providers.llm import LLMError, LLMNotConfigured
 from memory.services import add_document, evaluate_with_judge, learn_pattern, run_aging
-from memory.services.documents import DocumentError
+from memory.services.documents import DocumentError, extract_text
 from tenants.models import Project
 
 Result = tuple[int, dict[str, Any]]
@@ -85,8 +85,25 @@ def aging_operation(project: Project, actor: Any, data: Any) -> Result:
     return status.HTTP_200_OK, run_aging(project=project, actor=actor)
 
 
+def document_from_upload(
+    fields: dict[str, Any], data: bytes, *, file_name: str, file_type: str
+) -> dict[str, Any]:
+    """The JSON form of an uploaded file: its text read (PDFs under their bounds), or a 400."""
+    try:
+        text = extract_text(data, name=file_name, content_type=file_type)
+    except DocumentError as exc:
+        raise exceptions.ValidationError({"file": [str(exc)]}) from exc
+    markdown = file_name.lower().endswith((".md", ".markdown"))
+    return {
+        "name": file_name,
+        **fields,
+        "text": text,
+        "content_type": "text/markdown" if markdown else "text/plain",
+    }
+
+
 def document_operation(project: Project, actor: Any, data: Any) -> Result:
-    """POST /v1/documents (JSON form; uploads are turned into this shape by the view)."""
+    """POST /v1/documents (JSON form; uploads are turned into it by document_from_upload)."""
     params = _validated(DocumentCreateSerializer, data)
     try:
         document = add_document(project=project, actor=actor, **params)

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from memory.choices import EvaluatorKind, OnDuplicate
 from memory.models import Pattern
+from memory.services.documents import MAX_DOCUMENT_CHARS
 from tenants.api.strict import StrictSerializer
 
 MAX_TASK = 100_000
@@ -172,8 +173,16 @@ class DocumentCreateSerializer(StrictSerializer):
     """POST /v1/documents as JSON."""
 
     name = serializers.CharField(max_length=255)
-    text = serializers.CharField(trim_whitespace=False)
+    text = serializers.CharField(trim_whitespace=False, max_length=MAX_DOCUMENT_CHARS)
     content_type = serializers.ChoiceField(
         choices=["text/plain", "text/markdown"], default="text/plain"
     )
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+
+
+class DocumentUploadSerializer(StrictSerializer):
+    """POST /v1/documents as multipart: a `file`, and optionally its name and external id."""
+
+    file = serializers.FileField(allow_empty_file=True)
+    name = serializers.CharField(max_length=255, required=False)
     external_id = serializers.CharField(max_length=255, required=False, allow_null=True)

@@ -14,17 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from engramia_site.api_errors import ServiceUnavailable
-from engramia_site.parsers import JSONParser, MultiPartParser
 from jobs.api.async_support import run_or_accept
 from memory.api.operations import (
     Result,
     aging_operation,
-    document_operation,
     evaluate_operation,
     learn_operation,
 )
 from memory.api.serializers import (
-    DocumentCreateSerializer,
     EvaluateSerializer,
     EvaluationCreateSerializer,
     LearnSerializer,
@@ -33,11 +30,10 @@ from memory.api.serializers import (
     PatternUpdateSerializer,
     RecallSerializer,
 )
-from memory.models import Document, Pattern
+from memory.models import Pattern
 from memory.providers.embeddings import EmbeddingError
 from memory.services import (
     add_evaluation,
-    delete_document,
     delete_pattern,
     feedback_summary,
     project_metrics,
@@ -45,7 +41,6 @@ from memory.services import (
     record_outcome,
     update_pattern,
 )
-from memory.services.documents import DocumentError, extract_text
 from memory.services.recall import Match
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
@@ -267,66 +262,3 @@ class MetricsView(ScopedAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response(project_metrics(self.project))
-
-
-class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
-    """POST ⧗ /v1/documents (JSON or multipart `file`), GET list, DELETE one."""
-
-    queryset = Document.objects.all()
-    parser_classes = [JSONParser, MultiPartParser]
-    required_roles = {"list": Role.READER, "create": Role.EDITOR, "destroy": Role.EDITOR}
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset().order_by("-created_at", "-id"))
-        rows = [
-            {
-                "id": d.pk,
-                "name": d.name,
-                "content_type": d.content_type,
-                "size": d.size,
-                "chunk_count": d.chunk_count,
-                "created_at": d.created_at,
-            }
-            for d in page or []
-        ]
-        return self.get_paginated_response(rows)
-
-    def _payload(self, request: Request) -> dict[str, Any]:
-        data: Any = request.data
-        upload = request.FILES.get("file")
-        if upload is None:
-            return data if isinstance(data, dict) else {}
-        extra = set(data.keys()) - {"file", "name", "external_id"}
-        if extra:
-            raise exceptions.ValidationError({name: ["Unknown field."] for name in sorted(extra)})
-        try:
-            text = extract_text(
-                upload.read(), name=upload.name or "upload", content_type=upload.content_type or ""
-            )
-        except DocumentError as exc:
-            raise exceptions.ValidationError({"file": [str(exc)]}) from exc
-        markdown = (upload.name or "").lower().endswith((".md", ".markdown"))
-        payload = {
-            "name": data.get("name") or upload.name or "upload",
-            "text": text,
-            "content_type": "text/markdown" if markdown else "text/plain",
-        }
-        if data.get("external_id"):
-            payload["external_id"] = data["external_id"]
-        return payload
-
-    @extend_schema(request=DocumentCreateSerializer, responses={201: dict, 202: dict})
-    def create(self, request: Request) -> Response:
-        data = self._payload(request)
-        DocumentCreateSerializer(data=data).is_valid(raise_exception=True)
-        return run_or_accept(
-            request,
-            project=self.project,
-            kind="documents",
-            params=data,
-            run_sync=lambda: _respond(document_operation(self.project, request.user, data)),
-        )
-
-    def destroy(self, request: Request, pk: str | None = None) -> Response:
-        delete_document(document=self.get_object(), actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
