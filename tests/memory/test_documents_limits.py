@@ -159,3 +159,11 @@ def test_an_async_bomb_is_accepted_unread_and_its_job_fails_with_the_reason(edit
         "invalid input: file: the PDF's streams inflate to more than 4194304 bytes"
     )
     assert not Document.objects.exists() and not ImportUpload.objects.exists()
+
+
+def test_a_text_upload_holding_a_null_character_is_a_400(editor):
+    upload = SimpleUploadedFile("notes.txt", b"one\x00two", content_type="text/plain")
+    response = editor.client().post("/v1/documents", {"file": upload}, format="multipart")
+    status, attr, detail = _refusal(response)
+    assert (status, attr) == (400, "file") and "U+0000" in detail
+    assert not Document.objects.exists()
