@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_JSON_DEPTH = 32
-INVALID_CHARACTERS = "invalid_characters"
+# The codes DRF's CharField gives the same refusals, so clients see one code for each.
+NUL_CHARACTER = "null_characters_not_allowed"
+SURROGATE_CHARACTER = "surrogate_characters_not_allowed"
 TOO_DEEP = "too_deep"
 
 _BAD = re.compile("[\x00\ud800-\udfff]")
@@ -29,14 +31,16 @@ class InputProblem:
     code: str
 
 
-def character_problem(text: str) -> str | None:
-    """Why text cannot be stored, or None."""
+def text_problem(text: str, attr: str | None) -> InputProblem | None:
+    """Why text cannot be stored, as a problem at attr, or None."""
     match = _BAD.search(text)
     if match is None:
         return None
     if match.group() == "\x00":
-        return "Contains the null character U+0000, which cannot be stored."
-    return f"Contains a lone surrogate U+{ord(match.group()):04X}, which is not valid text."
+        detail = "Contains the null character U+0000, which cannot be stored."
+        return InputProblem(attr, detail, NUL_CHARACTER)
+    detail = f"Contains a lone surrogate U+{ord(match.group()):04X}, which is not valid text."
+    return InputProblem(attr, detail, SURROGATE_CHARACTER)
 
 
 def escaped(text: str) -> str:
@@ -61,18 +65,18 @@ def json_problem(
     while stack:
         node, path, depth = stack.pop()
         if isinstance(node, str):
-            problem = character_problem(node)
+            problem = text_problem(node, path)
             if problem:
-                return InputProblem(path, problem, INVALID_CHARACTERS)
+                return problem
         elif isinstance(node, dict | list):
             if max_depth is not None and depth > max_depth:
                 detail = f"Nested more than {max_depth} levels deep."
                 return InputProblem(path, detail, TOO_DEEP)
             if isinstance(node, dict):
                 for key in node:
-                    problem = character_problem(str(key))
+                    problem = text_problem(str(key), _joined(path, str(key)))
                     if problem:
-                        return InputProblem(_joined(path, str(key)), problem, INVALID_CHARACTERS)
+                        return problem
                 children = [(value, _joined(path, key), depth + 1) for key, value in node.items()]
             else:
                 children = [(value, _joined(path, i), depth + 1) for i, value in enumerate(node)]
@@ -83,16 +87,15 @@ def json_problem(
 def form_problem(fields: Any, files: Any = None) -> InputProblem | None:
     """The first form field (a QueryDict-like: name → several values) or file name to refuse."""
     for name in fields:
-        problem = character_problem(str(name))
-        if problem:
-            return InputProblem(escaped(str(name)), problem, INVALID_CHARACTERS)
+        problem = text_problem(str(name), escaped(str(name)))
         for value in fields.getlist(name):
-            problem = character_problem(value) if isinstance(value, str) else None
-            if problem:
-                return InputProblem(str(name), problem, INVALID_CHARACTERS)
+            if problem is None and isinstance(value, str):
+                problem = text_problem(value, str(name))
+        if problem:
+            return problem
     for name in files or ():
         for upload in files.getlist(name):
-            problem = character_problem(str(name)) or character_problem(upload.name or "")
+            problem = text_problem(f"{name}{upload.name or ''}", escaped(str(name)))
             if problem:
-                return InputProblem(escaped(str(name)), problem, INVALID_CHARACTERS)
+                return problem
     return None

@@ -15,12 +15,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
-from engramia_site.input_text import (
-    INVALID_CHARACTERS,
-    InputProblem,
-    character_problem,
-    form_problem,
-)
+from engramia_site.input_text import InputProblem, form_problem, text_problem
 
 
 @dataclass(frozen=True)
@@ -251,18 +246,17 @@ def _path_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> InputProblem
     """The first path parameter holding text the database cannot store, by its name."""
     named = [*((f"path.{i}", value) for i, value in enumerate(args)), *kwargs.items()]
     for name, value in named:
-        problem = character_problem(value) if isinstance(value, str) else None
+        problem = text_problem(value, name) if isinstance(value, str) else None
         if problem:
-            return InputProblem(name, problem, INVALID_CHARACTERS)
+            return problem
     return None
 
 
 def _header_problem(request: HttpRequest) -> InputProblem | None:
     """The first header holding U+0000 (a project header is looked up in the database)."""
     for key, value in request.META.items():
-        is_header = key.startswith("HTTP_") and isinstance(value, str)
-        problem = character_problem(value) if is_header else None
-        if problem:
-            name = key[5:].replace("_", "-").title()
-            return InputProblem(name, problem, INVALID_CHARACTERS)
+        if key.startswith("HTTP_") and isinstance(value, str):
+            problem = text_problem(value, key[5:].replace("_", "-").title())
+            if problem:
+                return problem
     return None
