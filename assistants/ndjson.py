@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from engramia_site.input_text import json_problem
+
 MAX_LINE_BYTES = 4 * 1024 * 1024
 MAX_REPORTED_ERRORS = 200
 
@@ -206,6 +208,14 @@ def read_export(stream: IO[bytes], *, default_assistant: str = "") -> ParseRepor
             record = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             report.add_error(number, f"not valid JSON ({str(exc)[:80]})")
+            continue
+        except RecursionError:
+            report.add_error(number, "not valid JSON (nested too deeply)")
+            continue
+        problem = json_problem(record, max_depth=None)  # U+0000 and lone surrogates: unstorable
+        if problem:
+            where = problem.attr or "the line"
+            report.add_error(number, f"{where}: {problem.detail[0].lower()}{problem.detail[1:-1]}")
             continue
         message = parse_record(record, number, default_assistant)
         if isinstance(message, str):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from assistants.importer import authorize_grouping
-from assistants.models import ImportUpload
 from engramia_site.errors import InvalidInput
 from engramia_site.request_context import audited
 from jobs.models import Job
-from jobs.services import submit_job
+from jobs.services import submit_with_upload
 from tenants.models import ApiKey, Project
 
 IMPORT_KIND = "import_assistants"
@@ -29,11 +26,10 @@ def queue_assistants_import(
     authorize_grouping(api_key=api_key, project=project, group_by=options["group_by"])
     if not data.strip():
         raise InvalidInput("The NDJSON export is empty.", field="body")
-    with transaction.atomic():
-        upload = ImportUpload.objects.create(project=project, data=data, size=len(data))
-        return submit_job(
-            project=project,
-            kind=IMPORT_KIND,
-            params={"upload_id": upload.pk, "api_key_id": api_key.pk, **options},
-            actor=actor,
-        )
+    return submit_with_upload(
+        project=project,
+        kind=IMPORT_KIND,
+        content=data,
+        params={"api_key_id": api_key.pk, **options},
+        actor=actor,
+    )

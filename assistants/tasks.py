@@ -6,17 +6,17 @@ import io
 from typing import Any
 
 from assistants.importer import ImportNotAllowed, import_assistants_export
-from assistants.models import ImportUpload
 from assistants.services import IMPORT_KIND
 from jobs.exceptions import JobFailed
 from jobs.registry import job_kind
+from jobs.services import job_upload
 from tenants.models import ApiKey
 
 
 @job_kind(IMPORT_KIND, timeout=6 * 3600)
 def import_assistants_job(job: Any, ctx: Any) -> dict[str, Any]:
     """POST /v1/import/assistants: import an uploaded export (idempotent by message id)."""
-    upload = ImportUpload.objects.filter(pk=job.params["upload_id"], project=job.project).first()
+    upload = job_upload(job)
     if upload is None:
         raise JobFailed("the uploaded export is gone; upload it again")
     # Grouping is re-checked against the key that queued the job; without it, it cannot be.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -12,7 +13,10 @@ from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from engramia_site.input_text import InputProblem, form_problem, text_problem
 
 
 @dataclass(frozen=True)
@@ -155,15 +159,24 @@ class SessionActorMiddleware:
 
 
 def _body_limit(path: str) -> int:
-    """The largest body accepted on a path: imports may be large, everything else is small."""
-    if path.startswith(("/v1/import/", "/v1/documents")):
+    """The largest body accepted on a path: imports and documents may be large, the rest small."""
+    if path.startswith("/v1/import/"):
         return int(settings.MAX_IMPORT_BYTES)
+    if path.startswith("/v1/documents"):
+        return int(settings.MAX_DOCUMENT_BYTES)
     return int(settings.MAX_REQUEST_BYTES)
+
+
+# A refused body up to this size is still read (and dropped), so that a client which writes its
+# whole body before reading the answer gets the 413 rather than a write error. Past it the server
+# answers at once and gunicorn closes the connection.
+DRAIN_BYTES = 8 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 
 
 def request_too_large(limit: int) -> JsonResponse:
     """The 413 answer, in the API's error format."""
-    return JsonResponse(
+    response = JsonResponse(
         {
             "type": "client_error",
             "errors": [
@@ -176,21 +189,120 @@ def request_too_large(limit: int) -> JsonResponse:
         },
         status=413,
     )
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+def _drain(stream: Any, size: int) -> int:
+    """Read and drop up to size bytes of stream; how many were read."""
+    read = 0
+    while read < size:
+        chunk = stream.read(min(_READ_SIZE, size - read))
+        if not chunk:
+            break
+        read += len(chunk)
+    return read
+
+
+def _read_chunked(stream: Any, limit: int) -> tempfile.SpooledTemporaryFile[bytes] | None:
+    """A body sent without Content-Length (chunked), read up to limit; None when it is larger."""
+    # Handed to the request unclosed: it is dropped (and deleted) with the request.
+    body = tempfile.SpooledTemporaryFile(max_size=int(settings.MAX_REQUEST_BYTES))  # noqa: SIM115
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_READ_SIZE, limit + 1 - size))
+        if not chunk:
+            body.seek(0)
+            return body
+        body.write(chunk)
+        size += len(chunk)
+    body.close()
+    _drain(stream, DRAIN_BYTES - size)
+    return None
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse bodies larger than the configured cap before anything reads them."""
+    """Refuse bodies larger than the path's cap (413) before anything parses them.
+
+    A declared Content-Length over the cap is answered without parsing; a chunked body (no
+    Content-Length, which Django would read as empty) is read here up to the cap and handed on
+    with its length, or refused as soon as it passes the cap.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = _body_limit(request.path)
+        if self._refused(request, limit):
+            return request_too_large(limit)
+        request.body_limit = limit  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+    @staticmethod
+    def _refused(request: HttpRequest, limit: int) -> bool:
+        stream = request.META.get("wsgi.input")
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH") and stream is not None:
+            body = _read_chunked(stream, limit)
+            if body is None:
+                return True
+            size = body.seek(0, 2)
+            body.seek(0)
+            request.META["CONTENT_LENGTH"] = str(size)
+            request._stream = LimitedStream(body, size)  # type: ignore[assignment,arg-type]
+            return False
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > limit:
-            return request_too_large(limit)
-        request.body_limit = limit  # type: ignore[attr-defined]
+        if length > limit and length <= DRAIN_BYTES and stream is not None:
+            _drain(stream, length)
+        return length > limit
+
+
+class RequestTextMiddleware:
+    """Refuse query, path and header values the database cannot store: a 400 naming them.
+
+    JSON and multipart bodies are checked by the API's parsers (engramia_site.parsers); this is
+    the same check for what the URL and headers carry, before any view or lookup sees them.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        problem = (
+            form_problem(request.GET) or _path_problem(args, kwargs) or _header_problem(request)
+        )
+        if problem is None:
+            return None
+        if not request.path.startswith("/v1/"):
+            return HttpResponseBadRequest(f"{problem.attr}: {problem.detail}")
+        error = {"code": problem.code, "detail": problem.detail, "attr": problem.attr}
+        return JsonResponse({"type": "validation_error", "errors": [error]}, status=400)
+
+
+def _path_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> InputProblem | None:
+    """The first path parameter holding text the database cannot store, by its name."""
+    named = [*((f"path.{i}", value) for i, value in enumerate(args)), *kwargs.items()]
+    for name, value in named:
+        problem = text_problem(value, name) if isinstance(value, str) else None
+        if problem:
+            return problem
+    return None
+
+
+def _header_problem(request: HttpRequest) -> InputProblem | None:
+    """The first header holding U+0000 (a project header is looked up in the database)."""
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str):
+            problem = text_problem(value, key[5:].replace("_", "-").title())
+            if problem:
+                return problem
+    return None

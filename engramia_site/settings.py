@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "engramia_site.request_context.SessionActorMiddleware",
     "tenants.replica_pinning.ReplicaRoutingMiddleware",
+    "engramia_site.request_context.RequestTextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -190,6 +191,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Request bodies above this many bytes are refused with 413 (imports have their own, larger cap).
 MAX_REQUEST_BYTES = env_int("ENGRAMIA_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=1024)
 MAX_IMPORT_BYTES = env_int("ENGRAMIA_MAX_IMPORT_BYTES", 256 * 1024 * 1024, minimum=1024)
+# Documents: an upload, or a JSON body of up to 5 M characters (6 bytes each when \u-escaped).
+MAX_DOCUMENT_BYTES = env_int("ENGRAMIA_MAX_DOCUMENT_BYTES", 32 * 1024 * 1024, minimum=1024)
+# PDF text is extracted in a child process under these bounds (memory.pdf_extract).
+PDF_MAX_PAGES = env_int("ENGRAMIA_PDF_MAX_PAGES", 2000, minimum=1)
+PDF_MAX_SECONDS = env_int("ENGRAMIA_PDF_MAX_SECONDS", 60, minimum=1)
+PDF_MAX_TEXT_BYTES = env_int("ENGRAMIA_PDF_MAX_TEXT_BYTES", 20_000_000, minimum=1024)
+PDF_MAX_DECOMPRESSED_BYTES = env_int(
+    "ENGRAMIA_PDF_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024
+)
+PDF_MAX_MEMORY_BYTES = env_int("ENGRAMIA_PDF_MAX_MEMORY_BYTES", 1024**3, minimum=256 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_IMPORT_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
@@ -209,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "engramia_site.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "engramia_site.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("ENGRAMIA_API_THROTTLE", "1200/min")},

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from engramia_site.json_field import DepthSafeJSONField
 from jobs.choices import TERMINAL_STATUSES, JobStatus
 from jobs.querysets import JobQuerySet
 
@@ -20,15 +21,15 @@ class Job(models.Model):
     project = models.ForeignKey("tenants.Project", on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=100)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
-    params = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    params = DepthSafeJSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     progress_done = models.PositiveBigIntegerField(default=0)
     progress_total = models.PositiveBigIntegerField(null=True, blank=True)
-    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    result = DepthSafeJSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     # What the handler saved to resume from; kept across attempts.
-    checkpoint = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    checkpoint = DepthSafeJSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     cancel_requested = models.BooleanField(default=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -83,3 +84,15 @@ class Job(models.Model):
         except Project.DoesNotExist:  # deleted along with its project
             tenant_id = None
         return {"tenant_id": tenant_id, "project_id": self.project_id}
+
+
+class Upload(models.Model):
+    """Content a job reads, stored apart from its params: an uploaded export, a document."""
+
+    project = models.ForeignKey("tenants.Project", on_delete=models.CASCADE, related_name="+")
+    data = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.size} bytes)"

@@ -18,7 +18,7 @@ from jobs.choices import JobStatus
 from jobs.conf import stale_seconds
 from jobs.context import json_snapshot
 from jobs.exceptions import JobNotCancellable, UnknownJobKind
-from jobs.models import Job
+from jobs.models import Job, Upload
 from jobs.registry import get_job_kind
 from jobs.runner import execute_job, settle_abandoned
 from tenants.models import Project
@@ -94,6 +94,29 @@ def submit_job(
         if enqueue:
             transaction.on_commit(partial(_enqueue_after_commit, job.pk))
     return job
+
+
+@audited
+def submit_with_upload(
+    *, project: Project, kind: str, content: bytes, params: dict[str, Any], actor: Any
+) -> Job:
+    """Store content in an Upload row and submit the job that reads it (`upload_id` in params).
+
+    The job reads it with `job_upload` and deletes it once done or refused for good.
+    """
+    with transaction.atomic():
+        upload = Upload.objects.create(project=project, data=content, size=len(content))
+        return submit_job(
+            project=project, kind=kind, params={**params, "upload_id": upload.pk}, actor=actor
+        )
+
+
+def job_upload(job: Job) -> Upload | None:
+    """The content a job was submitted with (submit_with_upload), None when it is gone."""
+    upload_id = (job.params or {}).get("upload_id")
+    if upload_id is None:
+        return None
+    return Upload.objects.filter(pk=upload_id, project_id=job.project_id).first()
 
 
 @audited

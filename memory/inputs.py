@@ -14,6 +14,7 @@ from typing import Any
 from rest_framework import serializers
 
 from memory.choices import OnDuplicate
+from memory.services.documents import MAX_DOCUMENT_CHARS
 from retrieval.choices import EvaluatorKind
 from tenants.api.strict import StrictSerializer
 
@@ -149,7 +150,7 @@ class DocumentCreateSerializer(StrictSerializer):
     """POST /v1/documents as JSON."""
 
     name = serializers.CharField(max_length=255)
-    text = serializers.CharField(trim_whitespace=False)
+    text = serializers.CharField(trim_whitespace=False, max_length=MAX_DOCUMENT_CHARS)
     content_type = serializers.ChoiceField(
         choices=["text/plain", "text/markdown"], default="text/plain"
     )
@@ -177,3 +178,11 @@ class PatternRefSerializer(StrictSerializer):
     """A pattern of the caller's project, by id."""
 
     pattern_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class DocumentUploadSerializer(StrictSerializer):
+    """POST /v1/documents as multipart: a `file`, and optionally its name and external id."""
+
+    file = serializers.FileField(allow_empty_file=True)
+    name = serializers.CharField(max_length=255, required=False)
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from engramia_site.json_field import DepthSafeJSONField
 from memory.querysets import PatternQuerySet
 from tenants.models import Project
 from tenants.querysets import ProjectScopedQuerySet
@@ -25,7 +26,7 @@ class Pattern(models.Model):
     source = models.CharField(max_length=64, default="api")
     run_id = models.CharField(max_length=255, blank=True, default="")
     external_id = models.CharField(max_length=255, null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = DepthSafeJSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, help_text="original time")
     learned_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

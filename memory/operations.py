@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engramia_site.errors import InvalidInput, NotFound
+from jobs.exceptions import JobFailed
 from jobs.operations import Operation, validate_input
+from jobs.registry import job_kind
+from jobs.services import job_upload
 from memory import inputs
 from memory.models import Document, Pattern
 from memory.providers.judge import EvalResult
@@ -28,6 +31,7 @@ from memory.services import (
 from memory.services import (
     delete_pattern as remove_pattern,
 )
+from memory.services.documents import DOCUMENTS_KIND, DocumentError, extract_text
 from memory.services.recall import recall_patterns
 from tenants.models import Project
 
@@ -129,13 +133,57 @@ def _describe_document(document: Document) -> dict[str, Any]:
     }
 
 
+# Its job kind is document_job below: a queued document's content is stored apart.
 ADD_DOCUMENT: Operation[Document] = Operation(
-    kind="documents",
+    kind=DOCUMENTS_KIND,
     input=inputs.DocumentCreateSerializer,
     perform=add_document,
     describe=_describe_document,
     created=lambda document: True,
-).as_job_kind(timeout=1800)
+)
+
+
+def document_from_file(
+    fields: dict[str, Any], data: bytes, *, file_name: str, file_type: str
+) -> dict[str, Any]:
+    """The JSON form of an uploaded file: its text read (PDFs under their bounds), or a 400."""
+    try:
+        text = extract_text(data, name=file_name, content_type=file_type)
+    except DocumentError as exc:
+        raise DocumentError(str(exc), field="file") from exc
+    markdown = file_name.lower().endswith((".md", ".markdown"))
+    return {
+        "name": file_name,
+        **fields,
+        "text": text,
+        "content_type": "text/markdown" if markdown else "text/plain",
+    }
+
+
+@job_kind(DOCUMENTS_KIND, timeout=1800)
+def document_job(job: Any, ctx: Any) -> dict[str, Any]:
+    """POST /v1/documents as a job: read the stored content (a file, or JSON text), store it."""
+    params = dict(job.params)
+    if "upload_id" not in params:  # queued with its text inline, before contents were stored apart
+        return ADD_DOCUMENT.describe(
+            ADD_DOCUMENT.run(project=job.project, actor=job.actor, data=params)
+        )
+    upload = job_upload(job)
+    if upload is None:
+        raise JobFailed("the uploaded document is gone; upload it again")
+    params.pop("upload_id")
+    source = params.pop("file", None)
+    try:
+        if source is None:
+            data = {**params, "text": bytes(upload.data).decode("utf-8")}
+        else:
+            data = document_from_file(params, bytes(upload.data), **source)
+        document = ADD_DOCUMENT.run(project=job.project, actor=job.actor, data=data)
+    except InvalidInput:
+        upload.delete()  # refused for good; a dependency's failure keeps it for the retry
+        raise
+    upload.delete()
+    return ADD_DOCUMENT.describe(document)
 
 
 def recall(*, project: Project, data: Any) -> RecallResult:
@@ -173,6 +221,7 @@ __all__ = [
     "LearnOutcome",
     "credit_outcome",
     "delete_pattern",
+    "document_from_file",
     "feedback",
     "recall",
 ]

@@ -3,10 +3,10 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from memory.api.documents import DocumentViewSet
 from memory.api.project import ProjectView
 from memory.api.views import (
     AgingView,
-    DocumentViewSet,
     EvaluateView,
     FeedbackView,
     LearnView,

@@ -9,18 +9,14 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from engramia_site.errors import InvalidInput
-from engramia_site.parsers import JSONParser
 from jobs.api.async_support import respond
 from jobs.operations import Operation, validate_input
 from memory import operations
 from memory.api.serializers import PatternSerializer
 from memory.inputs import (
-    DocumentCreateSerializer,
     EvaluateSerializer,
     EvaluationCreateSerializer,
     LearnSerializer,
@@ -28,16 +24,14 @@ from memory.inputs import (
     PatternUpdateSerializer,
     RecallSerializer,
 )
-from memory.models import Document, Pattern
+from memory.models import Pattern
 from memory.querysets import PatternQuerySet
 from memory.services import (
     add_evaluation,
-    delete_document,
     delete_pattern,
     project_metrics,
     update_pattern,
 )
-from memory.services.documents import DocumentError, extract_text
 from memory.services.recall import Match
 from tenants.api.base import ScopedAPIView, ScopedViewSet
 from tenants.choices import Role
@@ -211,60 +205,3 @@ class MetricsView(ScopedAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response(project_metrics(self.project))
-
-
-class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
-    """POST ⧗ /v1/documents (JSON or multipart `file`), GET list, DELETE one."""
-
-    queryset = Document.objects.all()
-    parser_classes = [JSONParser, MultiPartParser]
-    required_roles = {"list": Role.READER, "create": Role.EDITOR, "destroy": Role.EDITOR}
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset().order_by("-created_at", "-id"))
-        rows = [
-            {
-                "id": d.pk,
-                "name": d.name,
-                "content_type": d.content_type,
-                "size": d.size,
-                "chunk_count": d.chunk_count,
-                "created_at": d.created_at,
-            }
-            for d in page or []
-        ]
-        return self.get_paginated_response(rows)
-
-    def _payload(self, request: Request) -> dict[str, Any]:
-        data: Any = request.data
-        upload = request.FILES.get("file")
-        if upload is None:
-            return data if isinstance(data, dict) else {}
-        extra = set(data.keys()) - {"file", "name", "external_id"}
-        if extra:
-            raise exceptions.ValidationError({name: ["Unknown field."] for name in sorted(extra)})
-        try:
-            text = extract_text(
-                upload.read(), name=upload.name or "upload", content_type=upload.content_type or ""
-            )
-        except DocumentError as exc:
-            raise InvalidInput(str(exc), field="file") from exc
-        markdown = (upload.name or "").lower().endswith((".md", ".markdown"))
-        payload = {
-            "name": data.get("name") or upload.name or "upload",
-            "text": text,
-            "content_type": "text/markdown" if markdown else "text/plain",
-        }
-        if data.get("external_id"):
-            payload["external_id"] = data["external_id"]
-        return payload
-
-    @extend_schema(request=DocumentCreateSerializer, responses={201: dict, 202: dict})
-    def create(self, request: Request) -> Response:
-        return respond(
-            request, operations.ADD_DOCUMENT, project=self.project, data=self._payload(request)
-        )
-
-    def destroy(self, request: Request, pk: str | None = None) -> Response:
-        delete_document(document=self.get_object(), actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import io
+import logging
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from engramia_site.errors import InvalidInput
 from engramia_site.request_context import audited
+from jobs.models import Job
+from jobs.services import submit_with_upload
 from memory.models import Chunk, Document
+from memory.pdf_extract import REFUSED
 from retrieval.pinned_model import embed_in_current_model, embedder_for
 from retrieval.search import cosine_distance
 from tenants.models import Project
@@ -19,7 +27,12 @@ from tenants.models import Project
 CHUNK_CHARS = 1200
 CHUNK_OVERLAP = 150
 MAX_DOCUMENT_CHARS = 5_000_000
+DOCUMENTS_KIND = "documents"
 TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/json", "text/csv")
+# The directory holding the memory package: the PDF child imports memory.pdf_extract from it.
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+logger = logging.getLogger(__name__)
 
 
 class DocumentError(InvalidInput):
@@ -40,25 +53,77 @@ class DocumentMatch:
     similarity: float
 
 
-def extract_text(data: bytes, *, name: str, content_type: str) -> str:
-    """Text of an upload: UTF-8 text and markdown as is, PDF through pypdf."""
-    if content_type == "application/pdf" or name.lower().endswith(".pdf"):
-        try:
-            from pypdf import PdfReader
+@dataclass(frozen=True)
+class PdfLimits:
+    """Bounds on reading one PDF (settings ENGRAMIA_PDF_*; see README "Configuration")."""
 
-            reader = PdfReader(io.BytesIO(data))
-            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
-        except Exception as exc:
-            raise DocumentError(f"could not read the PDF: {exc}") from exc
-        if not text.strip():
-            raise DocumentError(
-                "the PDF has no text layer (a scanned image?); run OCR on it or upload its text"
-            )
-        return text
+    max_pages: int
+    max_seconds: int
+    max_text_bytes: int
+    max_inflated_bytes: int
+    max_memory_bytes: int
+
+    @classmethod
+    def from_settings(cls) -> PdfLimits:
+        """The limits this deployment is configured with."""
+        return cls(
+            max_pages=settings.PDF_MAX_PAGES,
+            max_seconds=settings.PDF_MAX_SECONDS,
+            max_text_bytes=settings.PDF_MAX_TEXT_BYTES,
+            max_inflated_bytes=settings.PDF_MAX_DECOMPRESSED_BYTES,
+            max_memory_bytes=settings.PDF_MAX_MEMORY_BYTES,
+        )
+
+
+def pdf_text(data: bytes, limits: PdfLimits | None = None) -> str:
+    """The text of a PDF, read in a child process under limits (memory.pdf_extract).
+
+    The child holds whatever the file inflates to and is killed when it runs out of time, so
+    the calling worker's memory is back as soon as this returns.
+    """
+    limits = limits or PdfLimits.from_settings()
+    command = [
+        *(sys.executable, "-m", "memory.pdf_extract"),
+        *("--max-pages", str(limits.max_pages), "--seconds", str(limits.max_seconds)),
+        *("--max-text-bytes", str(limits.max_text_bytes)),
+        *("--max-inflated-bytes", str(limits.max_inflated_bytes)),
+        *("--max-memory", str(limits.max_memory_bytes)),
+    ]
+    paths = [_SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     try:
-        return data.decode("utf-8")
+        done = subprocess.run(
+            command, input=data, capture_output=True, timeout=limits.max_seconds, env=environment
+        )
+    except subprocess.TimeoutExpired:
+        raise DocumentError(
+            f"reading the PDF took longer than {limits.max_seconds} seconds"
+        ) from None
+    reason = done.stderr.decode("utf-8", "replace").strip()
+    if done.returncode == REFUSED:
+        raise DocumentError(reason)
+    if done.returncode != 0:  # killed by its CPU or memory limit, or crashed
+        logger.warning("PDF extraction exited with %s: %s", done.returncode, reason[-500:])
+        raise DocumentError("could not read the PDF within the memory and time allowed")
+    text = done.stdout.decode("utf-8")
+    if not text.strip():
+        raise DocumentError(
+            "the PDF has no text layer (a scanned image?); run OCR on it or upload its text"
+        )
+    return text
+
+
+def extract_text(data: bytes, *, name: str, content_type: str) -> str:
+    """Text of an upload: UTF-8 text and markdown as is, PDF through pdf_text's child process."""
+    if content_type == "application/pdf" or name.lower().endswith(".pdf"):
+        return pdf_text(data)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DocumentError("the file is not UTF-8 text, markdown or PDF") from None
+    if "\x00" in text:
+        raise DocumentError("the file contains the null character U+0000: it is not text")
+    return text
 
 
 def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[str]:
@@ -127,6 +192,19 @@ def add_document(
         for index, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
     )
     return document
+
+
+@audited
+@transaction.atomic
+def queue_document(*, project: Project, content: bytes, params: dict[str, Any], actor: Any) -> Job:
+    """Store a document's content (an upload, or JSON text) apart and queue the job that adds it.
+
+    The job's parameters name the stored row: a body of many megabytes never sits in the jobs
+    table, and the web request never reads a PDF.
+    """
+    return submit_with_upload(
+        project=project, kind=DOCUMENTS_KIND, content=content, params=params, actor=actor
+    )
 
 
 @audited

@@ -11,8 +11,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from assistants.models import ImportUpload
-from jobs.models import Job
+from jobs.models import Job, Upload
 from jobs.services import run_job_inline
 from memory.models import Pattern
 from memory.services import learn_pattern
@@ -70,7 +69,7 @@ def test_a_project_key_cannot_group_into_sibling_projects(owner, billing, group_
         assert response.status_code == 403, response.content
         (error,) = response.json()["errors"]
         assert "group_by" in error["detail"] and "tenant-wide" in error["detail"]
-    assert not Job.objects.exists() and not ImportUpload.objects.exists()
+    assert not Job.objects.exists() and not Upload.objects.exists()
     assert set(Project.objects.values_list("slug", flat=True)) == projects_before
     assert list(Pattern.objects.filter(project=billing).values_list("task", flat=True)) == [
         "billing's own task"
@@ -123,7 +122,7 @@ def test_the_job_checks_again_before_writing(owner, billing, change):
     assert job.status == "failed" and "group_by" in job.error
     assert Pattern.objects.filter(project=billing).count() == 1
     assert not Project.objects.filter(slug="t2").exists()
-    assert not ImportUpload.objects.exists()
+    assert not Upload.objects.exists()
 
 
 def test_the_operator_may_group_from_the_command_line(project_a, billing, tmp_path, capsys):

@@ -1,4 +1,4 @@
-# ImportUpload now belongs to the assistants app; its table is kept and renamed there.
+# ImportUpload becomes jobs.Upload (content a job reads); its table is kept and renamed there.
 
 from django.db import migrations
 

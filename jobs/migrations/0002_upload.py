@@ -1,4 +1,4 @@
-# ImportUpload moves here from memory (memory 0007): same rows, table renamed.
+# Content a job reads, stored apart from its params: memory's ImportUpload rows and table move here.
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -7,10 +7,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
-        ("memory", "0007_importupload_moves_to_assistants"),
+        ("jobs", "0001_initial"),
+        ("memory", "0007_importupload_moves_to_jobs"),
         ("tenants", "0001_initial"),
     ]
 
@@ -18,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.CreateModel(
-                    name="ImportUpload",
+                    name="Upload",
                     fields=[
                         (
                             "id",
@@ -42,8 +41,8 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    "ALTER TABLE memory_importupload RENAME TO assistants_importupload",
-                    "ALTER TABLE assistants_importupload RENAME TO memory_importupload",
+                    "ALTER TABLE memory_importupload RENAME TO jobs_upload",
+                    "ALTER TABLE jobs_upload RENAME TO memory_importupload",
                 ),
             ],
         ),
