@@ -281,6 +281,19 @@ def _retry_or_fail(ctx: JobContext, exc: TransientJobError) -> None:
         )
 
 
+def _field_messages(errors: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, first message) of each field of a validation error's detail."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in errors.items():
+        while isinstance(value, list | tuple) and value:
+            value = value[0]
+        if isinstance(value, dict) and value:
+            pairs.extend((f"{name}.{inner}", text) for inner, text in _field_messages(value))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
+
+
 def _settle_domain_error(ctx: JobContext, exc: DomainError) -> None:
     """A service's refusal: a dependency that may come back is retried, anything else fails."""
     if isinstance(exc, DependencyUnavailable) and not isinstance(exc, NotConfigured):
@@ -289,7 +302,11 @@ def _settle_domain_error(ctx: JobContext, exc: DomainError) -> None:
         return
     message = exc.public_message
     if isinstance(exc, InvalidInput):
-        message = f"invalid input: {message}"
+        fields = "; ".join(
+            f"{name}: {detail}" if name != "non_field_errors" else str(detail)
+            for name, detail in _field_messages(exc.errors)
+        )
+        message = f"invalid input: {fields or message}"
     _finish(ctx, JobStatus.FAILED, error=describe_error(JobFailed(message)))
 
 
