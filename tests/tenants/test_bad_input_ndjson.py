@@ -4,7 +4,6 @@ import io
 import json
 
 from assistants.importer import import_assistants_export
-
 from memory.models import Pattern
 
 
