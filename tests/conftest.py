@@ -102,3 +102,36 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Any:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+
+
+@pytest.fixture
+def asgi_server(transactional_db: Any) -> Any:
+    """The site's ASGI application (engramia_site.asgi) on a real uvicorn server in a thread.
+
+    What `engramia serve` runs, minus gunicorn: use it where behaviour depends on ASGI (streamed
+    responses, mounted apps). Yields the base URL.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from engramia_site.asgi import application
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(application, lifespan="auto", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the ASGI test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=20)
+    listener.close()
