@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,11 +28,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup) -> Iterator[int]:
+def server(django_db_setup, tmp_path_factory) -> Iterator[int]:
     """gunicorn with serve's worker settings, on the suite's test database."""
     from django.conf import settings
 
     port = _free_port()
+    tmp_home = tmp_path_factory.mktemp("serve-home")
     url = urlsplit(settings.DATABASE_URL)
     test_database = settings.DATABASES["default"]["NAME"]
     env = {
@@ -42,12 +42,10 @@ def server(django_db_setup) -> Iterator[int]:
         "ENGRAMIA_DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}")),
         "ENGRAMIA_MAX_REQUEST_BYTES": str(LIMIT),
     }
+    from tenants.management.commands.serve import web_command
+
     process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "engramia_site.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
-            *("--worker-class", "gthread", "--threads", "4", "--timeout", "120"),
-        ],
+        web_command(host="127.0.0.1", port=port, web_workers=1, home=tmp_home),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

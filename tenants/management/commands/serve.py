@@ -36,6 +36,19 @@ def control_socket_args(home: Path) -> list[str]:
     return ["--control-socket", str(path)]
 
 
+def web_command(*, host: str, port: int, web_workers: int, home: Path) -> list[str]:
+    """The web server serve runs: gunicorn with uvicorn workers on engramia_site.asgi."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "engramia_site.asgi:application"),
+        *("--bind", f"{host}:{port}", "--workers", str(web_workers)),
+        # ASGI: streamed responses and MCP sessions wait on the event loop, not a thread;
+        # Django's views run on each worker's fixed thread pool (engramia_site.asgi).
+        *("--worker-class", "uvicorn_worker.UvicornWorker"),
+        *("--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-"),
+        *control_socket_args(home),
+    ]
+
+
 def ensure_admin_login() -> tuple[str, str] | None:
     """Create a local superuser 'admin' when there is none; return (user, password) if created."""
     user_model = get_user_model()
@@ -86,27 +99,12 @@ class Command(BaseCommand):
     def _supervise(self, options: dict[str, Any]) -> None:
         env = self._child_env()
         commands = [
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "engramia_site.asgi:application",
-                "--bind",
-                f"{options['host']}:{options['port']}",
-                "--workers",
-                str(options["web_workers"]),
-                # ASGI: streamed responses and MCP sessions wait on the event loop, not a
-                # thread; Django's synchronous views run on a thread per request.
-                "--worker-class",
-                "uvicorn_worker.UvicornWorker",
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "10",
-                "--access-logfile",
-                "-",
-                *control_socket_args(settings.ENGRAMIA_HOME),
-            ]
+            web_command(
+                host=options["host"],
+                port=options["port"],
+                web_workers=options["web_workers"],
+                home=settings.ENGRAMIA_HOME,
+            )
         ]
         for _ in range(options["workers"]):
             commands.append([sys.executable, "-m", "engramia.cli", "qcluster"])
