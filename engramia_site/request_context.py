@@ -28,6 +28,7 @@ class ActingContext:
     api_key_name: str = ""
     remote_addr: str | None = None
     label: str = ""  # names a principal that is not a user, e.g. "cli:alice"
+    transport: str = ""  # how the call arrived when not through the API, e.g. "mcp-http"
 
 
 Params = ParamSpec("Params")
@@ -59,13 +60,16 @@ def acting_as(
     api_key_name: str = "",
     request_id: str | None = None,
     label: str = "",
+    transport: str = "",
 ) -> Iterator[ActingContext]:
-    """Run a block (a command, a job) as actor; every audit entry written inside names it."""
+    """Run a block (a command, a job, an MCP tool call) as actor; every audit entry written
+    inside names it (and the transport it came by, when given)."""
     context = ActingContext(
         request_id=request_id or new_request_id(),
         actor=actor,
         api_key_name=api_key_name,
         label=label,
+        transport=transport,
     )
     token = _current.set(context)
     try:

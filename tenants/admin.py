@@ -255,9 +255,11 @@ class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin):
 
     @admin.display(description="actor")
     def actor_display(self, entry: AuditEntry) -> str:
+        actor = entry.actor_email or ("-" if entry.api_key_name else "system")
         if entry.api_key_name:
-            return f"{entry.actor_email or '-'} (key {entry.api_key_name})"
-        return entry.actor_email or "system"
+            actor = f"{actor} (key {entry.api_key_name})"
+        transport = (entry.additional_data or {}).get("transport")
+        return f"{actor} via {transport}" if transport else actor
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

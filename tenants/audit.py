@@ -38,6 +38,9 @@ def fill_audit_context(sender: type[AuditEntry], instance: AuditEntry, **kwargs:
         if instance.remote_addr is None and context.remote_addr:
             instance.remote_addr = context.remote_addr
     data = instance.additional_data or {}
+    if context is not None and context.transport and "transport" not in data:
+        data = {**data, "transport": context.transport}
+        instance.additional_data = data
     if instance.tenant_id is None and data.get("tenant_id"):
         instance.tenant_id = data["tenant_id"]
     if instance.project_id is None and data.get("project_id"):

@@ -30,7 +30,10 @@ from tenants.models import (
     TenantUserObjectPermission,
 )
 
-__all__ = ["KeyScope", "load_key_scope"]
+__all__ = ["PROJECT_HEADER", "KeyScope", "load_key_scope"]
+
+# The header in which a tenant-wide key names the project a request acts on.
+PROJECT_HEADER = "X-Engramia-Project"
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from engramia_site.errors import NotFound, PermissionDenied
+from engramia_site.errors import InvalidInput, NotFound, PermissionDenied
 from engramia_site.request_context import audited
 from tenants.choices import ReadPath, Role, lower_role
-from tenants.keyscope import KeyScope, load_key_scope
+from tenants.keyscope import PROJECT_HEADER, KeyScope, load_key_scope
 from tenants.models import ApiKey, Membership, Project, Tenant, slug_validator
-from tenants.roles import effective_role, grant_role, revoke_roles, tenant_role
+from tenants.roles import effective_role, grant_role, revoke_roles, role_from_codenames, tenant_role
 
 KEY_PREFIX = "eng_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -405,3 +405,46 @@ def key_role_on_project(key: ApiKey, project: Project) -> Role | None:
 def cap_by_key(key: ApiKey, user_role: Role | None) -> Role | None:
     """What the key may do: its user's role there, capped by the key's own role."""
     return None if user_role is None else lower_role(Role(key.role), user_role)
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """Where a call made with an API key acts, and what it may do there."""
+
+    key: ApiKey
+    project: Project
+    role: Role
+
+
+def key_access(scope: KeyScope) -> KeyAccess:
+    """The project an authenticated key acts on (its own, or the one a tenant-wide key names in
+    X-Engramia-Project) and its role there; NotFound when it sees no such project.
+
+    The API's views (tenants.api.base) and the MCP server both decide scope with this.
+    """
+    key, named = scope.key, scope.named
+    if key.project_id is not None:
+        assert key.project is not None
+        if named and named != key.project.slug:
+            raise NotFound(f"Project {named!r} is not visible to this key.")
+        project = key.project
+    elif not named:
+        raise InvalidInput(
+            "A tenant-wide key must name the project in this header.", field=PROJECT_HEADER
+        )
+    elif scope.project is None:
+        raise NotFound(f"Project {named!r} is not visible to this key.")
+    else:
+        project = scope.project
+    role = cap_by_key(key, role_from_codenames(key.user, scope.codenames))
+    if role is None:
+        raise NotFound("Project not found.")
+    return KeyAccess(key=key, project=project, role=role)
+
+
+def require_role(role: Role, needed: Role) -> None:
+    """PermissionDenied unless role covers needed (the caller sees the project: 403, not 404)."""
+    if not Role(role).covers(needed):
+        raise PermissionDenied(
+            f"This needs the {Role(needed).value} role; this key acts as {Role(role).value}."
+        )

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 
 from engramia_site.request_context import set_request_actor
 from tenants.api.throttling import record_auth_failure, refuse_if_failing
+from tenants.keyscope import PROJECT_HEADER
 from tenants.services import authenticate_api_key
 
-PROJECT_HEADER = "X-Engramia-Project"
 PROJECT_META = "HTTP_" + PROJECT_HEADER.upper().replace("-", "_")
 
 

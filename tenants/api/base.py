@@ -14,12 +14,10 @@ from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from tenants.api.authentication import PROJECT_HEADER
 from tenants.choices import Role
 from tenants.keyscope import KeyScope
 from tenants.models import ApiKey, Project
-from tenants.roles import role_from_codenames
-from tenants.services import cap_by_key
+from tenants.services import key_access, require_role
 
 DEFAULT_ROLES = {
     "GET": Role.READER,
@@ -30,23 +28,6 @@ DEFAULT_ROLES = {
     "PATCH": Role.EDITOR,
     "DELETE": Role.ADMIN,
 }
-
-
-def resolve_project(scope: KeyScope) -> Project:
-    """The project a request acts on: the key's own, or the header's for a tenant-wide key."""
-    key, named = scope.key, scope.named
-    if key.project_id is not None:
-        assert key.project is not None
-        if named and named != key.project.slug:
-            raise exceptions.NotFound(f"Project {named!r} is not visible to this key.")
-        return key.project
-    if not named:
-        raise exceptions.ValidationError(
-            {PROJECT_HEADER: ["A tenant-wide key must name the project in this header."]}
-        )
-    if scope.project is None:
-        raise exceptions.NotFound(f"Project {named!r} is not visible to this key.")
-    return scope.project
 
 
 class ScopedViewMixin:
@@ -69,16 +50,11 @@ class ScopedViewMixin:
         scope = getattr(key, "scope", None)
         if not isinstance(key, ApiKey) or not isinstance(scope, KeyScope):
             raise exceptions.NotAuthenticated()
-        self.project = resolve_project(scope)
-        role = cap_by_key(key, role_from_codenames(key.user, scope.codenames))
-        if role is None:
-            raise exceptions.NotFound("Project not found.")
-        self.role = role
-        needed = self.required_role(request)
-        if not role.covers(needed):
-            raise exceptions.PermissionDenied(
-                f"This needs the {needed.value} role; this key acts as {role.value}."
-            )
+        # The project and role (404 when the key sees no such project): tenants.services.
+        access = key_access(scope)
+        self.project = access.project
+        self.role = role = access.role
+        require_role(role, self.required_role(request))
         request.project = self.project  # type: ignore[attr-defined]
         request.role = role  # type: ignore[attr-defined]
 

@@ -57,6 +57,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     api_key = serializers.CharField(source="api_key_name", read_only=True)
     request_id = serializers.CharField(source="cid", read_only=True)
     reason = serializers.SerializerMethodField()
+    transport = serializers.SerializerMethodField()
 
     class Meta:
         model = AuditEntry
@@ -72,6 +73,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "changes",
             "request_id",
             "reason",
+            "transport",
         ]
         read_only_fields = fields
 
@@ -83,3 +85,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     def get_reason(self, entry: AuditEntry) -> str | None:
         return (entry.additional_data or {}).get("reason")
+
+    def get_transport(self, entry: AuditEntry) -> str | None:
+        """How the call arrived when not through /v1 (e.g. "mcp-http", "mcp-stdio")."""
+        return (entry.additional_data or {}).get("transport")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -43,36 +44,36 @@ def auth_failure_rate() -> tuple[int, int] | None:
     return int(count), PERIODS[period[0]]
 
 
-def _cache_keys(request: Request) -> tuple[str, str]:
-    # REMOTE_ADDR, not X-Forwarded-For: a header the client writes would let it pick its bucket.
-    address = request.META.get("REMOTE_ADDR", "") or "unknown"
+def _cache_keys(address: str) -> tuple[str, str]:
     return f"engramia:auth-failures:{address}", f"engramia:auth-failures-since:{address}"
 
 
-def refuse_if_failing(request: Request) -> None:
-    """429 with Retry-After, before any key is checked, for an address over the failure limit."""
+def _address(request: Request) -> str:
+    # REMOTE_ADDR, not X-Forwarded-For: a header the client writes would let it pick its bucket.
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def auth_failure_wait(address: str) -> int | None:
+    """Seconds an address over the failed-authentication limit must wait; None when under it."""
     rate = auth_failure_rate()
     if rate is None:
-        return
+        return None
     limit, period = rate
-    count_key, since_key = _cache_keys(request)
+    count_key, since_key = _cache_keys(address or "unknown")
     if (cache.get(count_key) or 0) < limit:
-        return
+        return None
     since = cache.get(since_key)
     remaining = period - (time.time() - since) if since is not None else period
-    raise Throttled(
-        wait=max(1, math.ceil(remaining)),
-        detail="Too many failed authentications from this address.",
-    )
+    return max(1, math.ceil(remaining))
 
 
-def record_auth_failure(request: Request) -> None:
-    """Count one failed authentication against the client address (window from the first)."""
+def count_auth_failure(address: str) -> None:
+    """Count one failed authentication against a client address (window from the first)."""
     rate = auth_failure_rate()
     if rate is None:
         return
     _, period = rate
-    count_key, since_key = _cache_keys(request)
+    count_key, since_key = _cache_keys(address or "unknown")
     if cache.add(count_key, 1, period):
         cache.set(since_key, time.time(), period)
         return
@@ -81,3 +82,25 @@ def record_auth_failure(request: Request) -> None:
     except ValueError:  # expired between add and incr: this failure opens a new window
         cache.add(count_key, 1, period)
         cache.set(since_key, time.time(), period)
+
+
+def refuse_if_failing(request: Request) -> None:
+    """429 with Retry-After, before any key is checked, for an address over the failure limit."""
+    wait = auth_failure_wait(_address(request))
+    if wait is not None:
+        raise Throttled(wait=wait, detail="Too many failed authentications from this address.")
+
+
+def record_auth_failure(request: Request) -> None:
+    """Count one failed authentication against the request's client address."""
+    count_auth_failure(_address(request))
+
+
+def key_request_wait(key: Any) -> float | None:
+    """Count one request of key against ENGRAMIA_API_THROTTLE (as the API does) for callers
+    outside DRF (the MCP server); the seconds to wait when it is over the rate, else None."""
+    throttle = ApiKeyRateThrottle()
+    # The throttle reads only the key (request.auth) from what it is given.
+    if throttle.allow_request(SimpleNamespace(auth=key, META={}), None):  # type: ignore[arg-type]
+        return None
+    return throttle.wait() or 1.0

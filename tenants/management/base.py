@@ -38,6 +38,7 @@ class EngramiaCommand(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> str | None:
         actor, label = operator_principal()
         self.actor = actor  # the user write services act as (None: the `cli:<name>` label)
+        self.label = label
         with acting_as(actor, label=label):
             try:
                 return self.handle_command(*args, **options)
