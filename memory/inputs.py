@@ -174,6 +174,18 @@ class FeedbackQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
 
+class PatternListSerializer(StrictSerializer):
+    """A page of the project's patterns, newest first (the MCP server's list_patterns)."""
+
+    q = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    source = serializers.RegexField(SOURCE_RE, required=False)  # type: ignore[assignment]
+    run_id = serializers.CharField(max_length=255, required=False)
+    min_eval = serializers.FloatField(min_value=0, max_value=10, required=False)
+    archived = serializers.ChoiceField(choices=["false", "true", "all"], default="false")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    offset = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
+
+
 class PatternRefSerializer(StrictSerializer):
     """A pattern of the caller's project, by id."""
 

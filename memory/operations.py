@@ -27,6 +27,7 @@ from memory.services import (
     learn_pattern,
     record_outcome,
     run_aging,
+    update_pattern,
 )
 from memory.services import (
     delete_pattern as remove_pattern,
@@ -207,6 +208,44 @@ def delete_pattern(*, project: Project, actor: Any, data: Any) -> None:
     remove_pattern(pattern=pattern, actor=actor)
 
 
+def archive_pattern(*, project: Project, actor: Any, data: Any) -> Pattern:
+    """Archive one of the project's patterns: recall no longer returns it (kept for audit)."""
+    pattern_id = validate_input(inputs.PatternRefSerializer, data)["pattern_id"]
+    pattern = Pattern.objects.for_project(project).filter(pk=pattern_id).first()
+    if pattern is None:
+        raise NotFound(f"Pattern {pattern_id} does not exist in {project.path}.")
+    return update_pattern(pattern=pattern, changes={"archived": True}, actor=actor)
+
+
+@dataclass(frozen=True)
+class PatternPage:
+    """Some of the project's patterns, newest first, and whether more follow."""
+
+    patterns: list[Pattern]
+    has_more: bool
+
+
+def list_patterns(*, project: Project, data: Any) -> PatternPage:
+    """A filtered page of the project's patterns, newest first (read-only)."""
+    params = validate_input(inputs.PatternListSerializer, data)
+    queryset = Pattern.objects.for_project(project).defer("embedding")
+    if params["archived"] == "false":
+        queryset = queryset.live()
+    elif params["archived"] == "true":
+        queryset = queryset.filter(archived=True)
+    if params.get("q"):
+        queryset = queryset.filter(task__icontains=params["q"])
+    for name in ("source", "run_id"):
+        if params.get(name):
+            queryset = queryset.filter(**{name: params[name]})
+    if params.get("min_eval") is not None:
+        queryset = queryset.filter(eval_score__gte=params["min_eval"])
+    start, limit = params["offset"], params["limit"]
+    # One row past the page says whether another page follows, without counting them all.
+    rows = list(queryset.order_by("-created_at", "-id")[start : start + limit + 1])
+    return PatternPage(patterns=rows[:limit], has_more=len(rows) > limit)
+
+
 def feedback(*, project: Project, data: Any) -> list[dict[str, Any]]:
     """Recurring evaluator feedback of the project, most frequent first."""
     return feedback_summary(project, **validate_input(inputs.FeedbackQuerySerializer, data))
@@ -219,9 +258,12 @@ __all__ = [
     "LEARN",
     "EvaluateOutcome",
     "LearnOutcome",
+    "PatternPage",
+    "archive_pattern",
     "credit_outcome",
     "delete_pattern",
     "document_from_file",
     "feedback",
+    "list_patterns",
     "recall",
 ]
