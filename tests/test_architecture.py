@@ -2,7 +2,8 @@
 
 Layers, lowest first (docs/architecture.md): engramia_site's request plumbing is the floor;
 then tenants; jobs and conversations; the shared retrieval layer; memory; skills; the
-assistants toolkit; the `engramia` SDK package. engramia_site's wiring (settings, urls, wsgi,
+assistants toolkit; the `engramia` SDK package and, beside it, the `engramia_mcp` server (the two
+do not import each other). engramia_site's wiring (settings, urls, wsgi,
 asgi) sits on top and may import anything. Imports inside functions count too: a lazy import is
 still a dependency.
 """
@@ -24,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"memory"},
     {"skills"},
     {"assistants"},
-    {"engramia"},
+    {"engramia", "engramia_mcp"},
     {"wiring"},
 ]
 RANK = {app: rank for rank, apps in enumerate(LAYERS) for app in apps}

@@ -85,7 +85,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"Engramia on http://{options['host']}:{options['port']}  "
-            f"(admin /admin/, API /v1/, docs /v1/docs)"
+            f"(admin /admin/, API /v1/, docs /v1/docs, MCP /mcp)"
         )
         self._supervise(options)
 
