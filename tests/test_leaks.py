@@ -5,6 +5,10 @@ collections; so must a sibling (owner of another project of tenant A) through it
 and through any key naming tenant A's project in X-Engramia-Project, without changing anything
 there; dead or malformed keys get 401 everywhere. A new endpoint that is not listed here
 fails `test_every_api_route_is_covered`.
+
+The MCP server is held to the same: every tool and resource, over streamable HTTP with the
+outsider's and the sibling's keys, and over stdio serving their projects, sees nothing of tenant
+A and changes nothing there (`test_every_mcp_tool_and_resource_is_covered` keeps the list whole).
 """
 
 from datetime import timedelta
@@ -294,3 +298,123 @@ def test_every_api_route_is_covered():
         assert path in listed, f"{path} is not in the leak suite"
         checked.add(path)
     assert checked == listed
+
+
+# -- MCP: every tool and resource, over streamable HTTP (keys) and stdio (a project) ----------
+
+# (tool, arguments); {pattern} and {skill} are tenant A's ids.
+MCP_CALLS = [
+    ("recall", {"task": MARKER, "include_documents": True, "explain": True}),
+    ("learn", {"task": "t", "code": "c"}),
+    ("evaluate", {"task": "t", "code": "c", "pattern_id": "{pattern}"}),
+    ("record_outcome", {"pattern_ids": ["{pattern}"], "score": 0}),
+    ("search_skills", {"q": MARKER, "scope": "all"}),
+    ("search_skills", {"name": "private", "scope": "all"}),
+    ("get_skill", {"skill_id": "{skill}"}),
+    ("list_patterns", {"archived": "all", "q": MARKER}),
+    ("list_patterns", {"archived": "all"}),
+    ("forget_pattern", {"pattern_id": "{pattern}"}),
+]
+MCP_RESOURCES = ["engramia://project", "engramia://project/metrics"]
+
+
+async def _mcp_answers(client, ids):
+    """(name, text, is_error) for every tool call and resource read of the leak list."""
+    answers = []
+    for name, arguments in MCP_CALLS:
+        result = await client.call_tool(name, _fill(arguments, ids))
+        answers.append((name, result.content[0].text, result.is_error))
+    for uri in MCP_RESOURCES:
+        result = await client.read_resource(uri)
+        answers.append((uri, result.contents[0].text, False))
+    return answers
+
+
+def _assert_nothing_of_tenant_a(answers, caller):
+    import json
+
+    for name, text, is_error in answers:
+        assert MARKER not in text, (caller, name, text[:200])
+        if name in ("get_skill", "forget_pattern"):  # A's object: as if it did not exist
+            assert is_error and text.startswith("Not found."), (caller, name, text)
+        if name == "evaluate":
+            assert is_error and "pattern_id: No such pattern in this project." in text
+        if name == "record_outcome":
+            assert json.loads(text) == {"credited": 0}, (caller, text)
+        if name == "engramia://project":
+            assert json.loads(text)["slug"] != "support" or json.loads(text)["tenant"] != "acme"
+
+
+def test_mcp_over_http_shows_nothing_of_tenant_a(asgi_server, tenant_a_objects, outsider, sibling):
+    from tests.mcp.conftest import http_client, run
+
+    before = _tenant_a_state(tenant_a_objects)
+    for caller, persona in (("outsider", outsider), ("sibling", sibling)):
+
+        async def talk(persona=persona):
+            async with http_client(asgi_server, persona.secret) as client:
+                return await _mcp_answers(client, tenant_a_objects)
+
+        _assert_nothing_of_tenant_a(run(talk), caller)
+    assert _tenant_a_state(tenant_a_objects) == before
+
+
+def _mcp_post(base_url, headers):
+    import httpx2
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "recall", "arguments": {"task": MARKER}}}  # fmt: skip
+    headers = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25", **headers}  # fmt: skip
+    return httpx2.post(f"{base_url}/mcp", json=body, headers=headers, timeout=30)
+
+
+def test_mcp_keys_naming_tenant_a_or_dead_get_nothing(
+    asgi_server, tenant_a_objects, owner, sibling
+):
+    from tenants.services import create_api_key
+
+    wide = create_api_key(user=sibling.user, tenant=sibling.project.tenant, project=None,
+                          name="wide", role="owner", actor=None)  # fmt: skip
+    refused = {
+        "named": (_mcp_post(asgi_server, {"Authorization": f"Bearer {sibling.secret}",
+                                          "X-Engramia-Project": "support"}), 404),
+        "wide": (_mcp_post(asgi_server, {"Authorization": f"Bearer {wide.secret}",
+                                         "X-Engramia-Project": "support"}), 404),
+        "malformed": (_mcp_post(asgi_server, {"Authorization": f"Bearer {owner.secret[:-3]}x"}),
+                      401),
+        "missing": (_mcp_post(asgi_server, {}), 401),
+    }  # fmt: skip
+    ApiKey.objects.filter(pk=owner.key.pk).update(revoked_at=timezone.now())
+    revoked = _mcp_post(asgi_server, {"Authorization": f"Bearer {owner.secret}"})
+    refused["revoked"] = (revoked, 401)
+    for name, (response, status) in refused.items():
+        assert response.status_code == status, (name, response.status_code, response.text)
+        assert MARKER not in response.text, name
+
+
+def test_mcp_over_stdio_for_another_project_shows_nothing_of_tenant_a(
+    transactional_db, tenant_a_objects, outsider, sibling
+):
+    from mcp import Client
+
+    from tests.mcp.conftest import run, stdio_environment, stdio_parameters
+
+    before = _tenant_a_state(tenant_a_objects)
+    env = stdio_environment()
+    for path in ("globex/research", "acme/billing"):
+
+        async def talk(path=path):
+            async with Client(stdio_parameters(path, env)) as client:
+                return await _mcp_answers(client, tenant_a_objects)
+
+        _assert_nothing_of_tenant_a(run(talk), path)
+    assert _tenant_a_state(tenant_a_objects) == before
+
+
+def test_every_mcp_tool_and_resource_is_covered():
+    from engramia_mcp.server import RESOURCES
+    from engramia_mcp.tools import TOOLS_BY_NAME
+
+    assert {name for name, _ in MCP_CALLS} == set(TOOLS_BY_NAME)
+    assert set(MCP_RESOURCES) == set(RESOURCES)
