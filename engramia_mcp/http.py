@@ -78,9 +78,9 @@ def authenticate(authorization: str, project: str, address: str) -> Principal | 
             return Refusal(400, problem.detail, problem.code, problem.attr)
     if not authorization:
         return _unauthorized("Authentication credentials were not provided.", "not_authenticated")
-    wait = auth_failure_wait(address)
-    if wait is not None:
-        return _throttled(wait, "Too many failed authentications from this address.")
+    failing = auth_failure_wait(address)
+    if failing is not None:
+        return _throttled(failing, "Too many failed authentications from this address.")
     parts = authorization.split()
     if len(parts) != 2 or parts[0].lower() != "bearer":
         count_auth_failure(address)

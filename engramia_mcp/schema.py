@@ -53,7 +53,11 @@ def field_schema(field: fields.Field) -> dict[str, Any]:
         schema = {"type": "object"}
     elif isinstance(field, fields.RegexField):
         schema = _string(field)
-        patterns = [v.regex.pattern for v in field.validators if isinstance(v, RegexValidator)]
+        patterns = [
+            str(getattr(v.regex, "pattern", v.regex))
+            for v in field.validators
+            if isinstance(v, RegexValidator)
+        ]
         if patterns:
             schema["pattern"] = patterns[0]
     elif isinstance(field, fields.CharField):

@@ -25,6 +25,7 @@ from memory.services.recall import Match
 from skills.api.serializers import SkillQuerySerializer, SkillSerializer, ToolQuerySerializer
 from skills.choices import ToolFormat
 from skills.services import (
+    SkillMatch,
     filter_skills,
     search_skills,
     to_anthropic_tool,
@@ -184,7 +185,9 @@ def search_skills_tool(principal: Principal, arguments: dict[str, Any]) -> dict[
             name=params.get("name"),
             scope=params["scope"],
         )
-        found = [(skill, None) for skill in queryset.order_by("name", "id")[: params["limit"]]]
+        found: list[tuple[Any, SkillMatch | None]] = [
+            (skill, None) for skill in queryset.order_by("name", "id")[: params["limit"]]
+        ]
     else:
         matches = search_skills(
             project=principal.project,

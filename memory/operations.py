@@ -8,7 +8,7 @@ a domain error (`engramia_site.errors`) that each caller maps its own way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from engramia_site.errors import InvalidInput, NotFound
 from jobs.exceptions import JobFailed
@@ -18,6 +18,7 @@ from jobs.services import job_upload
 from memory import inputs
 from memory.models import Document, Pattern
 from memory.providers.judge import EvalResult
+from memory.querysets import PatternQuerySet
 from memory.services import (
     LearnResult,
     RecallResult,
@@ -228,7 +229,7 @@ class PatternPage:
 def list_patterns(*, project: Project, data: Any) -> PatternPage:
     """A filtered page of the project's patterns, newest first (read-only)."""
     params = validate_input(inputs.PatternListSerializer, data)
-    queryset = Pattern.objects.for_project(project).defer("embedding")
+    queryset = cast(PatternQuerySet, Pattern.objects.for_project(project)).defer("embedding")
     if params["archived"] == "false":
         queryset = queryset.live()
     elif params["archived"] == "true":
