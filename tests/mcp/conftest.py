@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx2
-import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -44,11 +43,9 @@ async def http_client(
 def stdio_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of an `engramia mcp` child: the suite's settings and test database."""
     from django.conf import settings
-    from django.db import connection
 
     from tests.jobs.conftest import worker_database_url
 
-    connection.ensure_connection()
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "engramia_site.settings_test",
@@ -72,8 +69,3 @@ def stdio_parameters(project_path: str, env: dict[str, str]) -> StdioServerParam
 def result_json(result: Any) -> Any:
     """A tool result's JSON body (from its text content, as a model reads it)."""
     return json.loads(result.content[0].text)
-
-
-@pytest.fixture
-def mcp_url(asgi_server: str) -> str:
-    return asgi_server
