@@ -15,6 +15,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from memory.models import Pattern
 from memory.services import learn_pattern
+from tenants.models import AuditEntry
 from tests.mcp.conftest import REPO, run, stdio_environment
 
 
@@ -55,7 +56,8 @@ def test_an_agent_recalls_and_learns_through_mcp_stdio(transactional_db, owner):
     params = {
         "command": sys.executable,
         "args": ["-m", "engramia.cli", "mcp", "--project", "acme/support"],
-        "env": stdio_environment(),
+        # Audited as the user ENGRAMIA_ACTOR names (the CLI's operator).
+        "env": stdio_environment({"ENGRAMIA_ACTOR": owner.user.email}),
         "cwd": str(REPO),
     }
 
@@ -76,3 +78,8 @@ def test_an_agent_recalls_and_learns_through_mcp_stdio(transactional_db, owner):
     learned = Pattern.objects.get(task="retry a flaky gRPC call")
     assert learned.project == owner.project and learned.source == "mcp"
     assert learned.eval_score == 8
+    calls = AuditEntry.objects.filter(action=AuditEntry.Action.ACCESS).order_by("id")
+    assert [entry.additional_data["tool"] for entry in calls] == ["recall", "learn"]
+    assert {(entry.actor, entry.additional_data["transport"]) for entry in calls} == {
+        (owner.user, "mcp-stdio")
+    }

@@ -55,18 +55,6 @@ def test_stdio_serves_the_project_as_the_operator(transactional_db, owner, reade
     assert archived.actor_email.startswith("cli:")
 
 
-def test_stdio_acts_as_the_user_engramia_actor_names(transactional_db, owner):
-    env = stdio_environment({"ENGRAMIA_ACTOR": owner.user.email})
-
-    async def talk():
-        async with Client(stdio_parameters("acme/support", env)) as client:
-            return await client.call_tool("learn", {"task": "t", "code": "c"})
-
-    assert not run(talk).is_error
-    entry = AuditEntry.objects.get(action=AuditEntry.Action.ACCESS)
-    assert entry.actor == owner.user and entry.additional_data["transport"] == "mcp-stdio"
-
-
 def test_an_unknown_project_ends_the_command_with_one_line(transactional_db, project_a):
     finished = subprocess.run(
         [sys.executable, "-m", "engramia.cli", "mcp", "--project", "acme/nope"],
