@@ -15,37 +15,16 @@ Run: .venv/bin/python bench/recall.py --sizes 10000 100000 --embedder hash
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from recall_bench import ROOT
 from recall_bench.measure import bench_session
 from recall_bench.report import print_summary, record_conditions
+from recall_bench.setup import configure
 
 sys.path.insert(0, str(ROOT))
-
-
-def configure(args: argparse.Namespace) -> None:
-    """Point Django at the bench's own data dir and database, then set it up."""
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "engramia_site.settings"
-    os.environ["ENGRAMIA_HOME"] = str(Path(args.home).resolve())
-    os.environ["ENGRAMIA_EMBEDDINGS"] = args.embedder
-    os.environ.setdefault("ENGRAMIA_LOG_LEVEL", "WARNING")
-    # Never inherit a dev or production database: only an explicit --database-url is used.
-    os.environ.pop("ENGRAMIA_DATABASE_URL", None)
-    if args.database_url:
-        os.environ["ENGRAMIA_DATABASE_URL"] = args.database_url
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import django
-
-    django.setup()
 
 
 def main() -> None:
@@ -104,7 +83,7 @@ def main() -> None:
     if args.bulk is None:
         args.bulk = 2000 if args.embedder == "hash" else 1000
     started = time.perf_counter()
-    configure(args)
+    configure(args.home, args.embedder, args.database_url)
     with bench_session(args) as bench:
         record_conditions(args, bench.db, bench.embedder, bench.results)
         for total in args.sizes:

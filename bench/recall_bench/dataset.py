@@ -181,6 +181,18 @@ def query_texts(spec: ProjectSpec, count: int, seed: int) -> list[str]:
 # --- seeding ------------------------------------------------------------------------------------
 
 
+def embed_in_chunks(embedder: Any, texts: list[str], chunk: int = 10_000) -> Any:
+    """float32 vectors of the texts, embedded a chunk at a time (a million rows as Python
+    float lists would need ~12 GB)."""
+    import numpy as np
+
+    vectors = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
+    for start in range(0, len(texts), chunk):
+        block = embedder.embed_documents(texts[start : start + chunk])
+        vectors[start : start + len(block)] = np.asarray(block, dtype=np.float32)
+    return vectors
+
+
 class Dataset:
     """Seeds the patterns table for one size and keeps its projects (slug → Project)."""
 
@@ -197,11 +209,9 @@ class Dataset:
 
     def vectors_for(self, texts: list[str], domains: list[str]) -> tuple[list[str], Any]:
         """Vectors for the rows (and the texts actually stored), embedding as the model allows."""
-        import numpy as np
-
         if self.args.embedder == "hash":
             started = time.perf_counter()
-            vectors = np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
+            vectors = embed_in_chunks(self.embedder, texts)
             print(
                 f"  embedded {len(texts)} texts with {self.model} in "
                 f"{time.perf_counter() - started:.1f} s"
@@ -273,7 +283,6 @@ class Dataset:
     def seed(self, total: int, specs: list[ProjectSpec]) -> dict[str, Any]:
         """Empty the patterns table and load `total` rows: COPY with the HNSW index dropped,
         then rebuild it (the load-then-index path of large imports)."""
-        from memory.services.task_text import task_hash
         from tenants.models import Project, Tenant
         from tenants.services import ensure_project
 
@@ -303,10 +312,19 @@ class Dataset:
                 rows.append((projects[spec.slug].pk, spec.domain))
                 texts.append(task_text(rng, spec))
         stored, vectors = self.vectors_for(texts, [domain for _, domain in rows])
+        timings = self.load([project_id for project_id, _ in rows], stored, vectors)
+        Tenant.objects.filter(pk=tenant.pk).update(name=fingerprint)
+        return timings
 
+    def load(self, project_ids: list[int], texts: list[str], vectors: Any) -> dict[str, Any]:
+        """Replace the patterns table's rows with these (COPY with the HNSW indexes dropped,
+        then rebuilt, VACUUM ANALYZE, and the projects' own indexes synced); the timings."""
+        from memory.services.indexes import PROJECT_INDEX_PREFIX
+        from memory.services.task_text import task_hash
+
+        total = len(texts)
         timings: dict[str, Any] = {}
         self.db.sql("TRUNCATE memory_pattern CASCADE")
-        from memory.services.indexes import PROJECT_INDEX_PREFIX
 
         indexes = self.db.hnsw_indexes()
         # Projects' own indexes are rebuilt by sync_project_indexes below, as in production.
@@ -330,7 +348,7 @@ class Dataset:
             raw.cursor() as cursor,
             cursor.copy(f"COPY memory_pattern ({columns}) FROM STDIN") as copy,
         ):
-            for (project_id, _), text, vector in zip(rows, stored, vectors, strict=True):
+            for project_id, text, vector in zip(project_ids, texts, vectors, strict=True):
                 moment = time.strftime(
                     "%Y-%m-%d %H:%M:%S+00", time.gmtime(now - clock.uniform(0, 365 * 86400))
                 )
@@ -369,7 +387,6 @@ class Dataset:
         timings["vacuum_analyze_s"] = time.perf_counter() - started
         count = self.db.sql("SELECT count(*) FROM memory_pattern")[0][0]
         assert count == total, (count, total)
-        Tenant.objects.filter(pk=tenant.pk).update(name=fingerprint)
         print(
             f"  COPY {total} rows {timings['copy_s']:.1f} s, HNSW build "
             f"{timings['index_s']:.1f} s (maintenance_work_mem 1GB), VACUUM ANALYZE "
@@ -382,12 +399,25 @@ class Dataset:
         """Give projects above the exact-search size their own index (memory.services.indexes)."""
         from memory.services.indexes import sync_project_indexes
 
+        marks: list[tuple[str, float]] = []
+
+        def progress(message: str) -> None:
+            if message.startswith("building "):
+                marks.append((message.split()[1].rstrip(":"), time.perf_counter()))
+
         started = time.perf_counter()
-        report = sync_project_indexes()
+        report = sync_project_indexes(progress=progress)
         elapsed = time.perf_counter() - started
+        ends = [moment for _, moment in marks[1:]] + [started + elapsed] * bool(marks)
+        # Each build starts when the previous one ends (one at a time, in the sync's order).
+        builds = {name: end - begin for (name, begin), end in zip(marks, ends, strict=True)}
         if report.created or report.dropped:
             print(
                 f"  project indexes (sync_project_indexes): built {len(report.created)}, dropped "
                 f"{len(report.dropped)}, kept {len(report.kept)} in {elapsed:.1f} s"
             )
-        return {"project_indexes": report.to_dict(), "project_index_s": elapsed}
+        return {
+            "project_indexes": report.to_dict(),
+            "project_index_s": elapsed,
+            "project_index_builds_s": builds,
+        }
