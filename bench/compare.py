@@ -177,6 +177,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def engramia_conditions(args: argparse.Namespace, side: Any, run: dict[str, Any]) -> dict[str, Any]:
     """How Engramia ran, and what the engine did (duplicates, statements, indexes)."""
     from memory.services import recall
+    from retrieval import search
 
     return {
         "learn": f"engramia.Memory(project='bench/<slug>').learn(task, code, eval_score="
@@ -186,13 +187,8 @@ def engramia_conditions(args: argparse.Namespace, side: Any, run: dict[str, Any]
         "sql_statements_per_learn": round(side.statements.get("per_learn", 0), 2),
         "sql_statements_per_recall": round(side.statements.get("per_recall", 0), 2),
         "recall_constants": {
-            name: getattr(recall, name)
-            for name in (
-                "EXACT_SEARCH_MAX_ROWS",
-                "CANDIDATE_FACTOR",
-                "MIN_CANDIDATES",
-                "HNSW_EF_SEARCH",
-            )
+            **{name: getattr(recall, name) for name in ("CANDIDATE_FACTOR", "MIN_CANDIDATES")},
+            **{name: getattr(search, name) for name in ("EXACT_SEARCH_MAX_ROWS", "HNSW_EF_SEARCH")},
         },
         "hnsw_indexes": [d.split(" USING ")[1] for d in side.db.hnsw_indexes().values()],
         "preload": run["preload"],

@@ -27,13 +27,16 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 10
-# Where the Django-free embedders live, newest layout first (the module may move).
-EMBEDDINGS_FILES = ("retrieval/embeddings.py", "memory/providers/embeddings.py")
+# Where the Django-free embedders live.
+EMBEDDINGS_FILES = ("retrieval/embeddings.py",)
 
 
 def load_embeddings(root: Path = ROOT) -> ModuleType:
     """Engramia's embeddings module, loaded from its file so no package __init__ (and no
-    Django) is imported: the same HashEmbedder code in both virtualenvs."""
+    Django) is imported: the same HashEmbedder code in both virtualenvs. Its one project import,
+    the Django-free engramia_site.errors, is found on the repository root."""
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
     for relative in EMBEDDINGS_FILES:
         path = root / relative
         if path.is_file():

@@ -64,7 +64,8 @@ class EngramiaSide:
 
     def __init__(self, args: argparse.Namespace, workload: Workload, vectors: Any) -> None:
         from django.core.management import call_command
-        from memory.providers.embeddings import get_embedder
+
+        from retrieval.embeddings import get_embedder
 
         call_command("migrate", interactive=False, verbosity=0)
         self.args = args
