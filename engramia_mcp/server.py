@@ -125,11 +125,6 @@ def build_server(resolve: Resolver) -> Server[Any]:
 
         return _tool_result(await in_thread(call))
 
-    async def list_resources(
-        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=[entry for entry, _ in RESOURCES.values()])
-
     async def on_read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
@@ -153,35 +148,6 @@ def build_server(resolve: Resolver) -> Server[Any]:
         )
         return types.ReadResourceResult(contents=[contents])
 
-    async def list_prompts(
-        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListPromptsResult:
-        prompt = types.Prompt(
-            name=PROMPT_NAME,
-            title="Use Engramia memory",
-            description="When to recall, learn, report outcomes and forget, for any agent.",
-            arguments=[
-                types.PromptArgument(
-                    name="task", description="The task at hand (optional).", required=False
-                )
-            ],
-        )
-        return types.ListPromptsResult(prompts=[prompt])
-
-    async def get_prompt(
-        ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
-        if params.name != PROMPT_NAME:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"No prompt {params.name!r}.")
-        text = PROMPT_TEXT
-        task = (params.arguments or {}).get("task", "").strip()
-        if task:
-            text += f"\n\nThe task at hand: {task}\nStart by calling `recall` with it."
-        message = types.PromptMessage(
-            role="user", content=types.TextContent(type="text", text=text)
-        )
-        return types.GetPromptResult(description="Use Engramia memory", messages=[message])
-
     return Server(
         SERVER_NAME,
         version=_version(),
@@ -189,11 +155,46 @@ def build_server(resolve: Resolver) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=on_call_tool,
-        on_list_resources=list_resources,
+        on_list_resources=_list_resources,
         on_read_resource=on_read_resource,
-        on_list_prompts=list_prompts,
-        on_get_prompt=get_prompt,
+        on_list_prompts=_list_prompts,
+        on_get_prompt=_get_prompt,
     )
+
+
+async def _list_resources(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourcesResult:
+    return types.ListResourcesResult(resources=[entry for entry, _ in RESOURCES.values()])
+
+
+async def _list_prompts(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    prompt = types.Prompt(
+        name=PROMPT_NAME,
+        title="Use Engramia memory",
+        description="When to recall, learn, report outcomes and forget, for any agent.",
+        arguments=[
+            types.PromptArgument(
+                name="task", description="The task at hand (optional).", required=False
+            )
+        ],
+    )
+    return types.ListPromptsResult(prompts=[prompt])
+
+
+async def _get_prompt(
+    ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    if params.name != PROMPT_NAME:
+        raise MCPError(code=types.INVALID_PARAMS, message=f"No prompt {params.name!r}.")
+    text = PROMPT_TEXT
+    task = (params.arguments or {}).get("task", "").strip()
+    if task:
+        text += f"\n\nThe task at hand: {task}\nStart by calling `recall` with it."
+    message = types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))
+    return types.GetPromptResult(description="Use Engramia memory", messages=[message])
 
 
 def _version() -> str:

@@ -178,72 +178,89 @@ def update_skill(
     visibility: Visibility | str = UNSET,
 ) -> Skill:
     """Change a skill; new parameters start a new version and the old one stays readable."""
-    changes: dict[str, Any] = {}
-    if name is not UNSET:
-        changes["name"] = name
-    if description is not UNSET:
-        changes["description"] = description or ""
-    if parameters is not UNSET:
-        changes["parameters"] = parameters
-    if tags is not UNSET:
-        try:
-            changes["tags"] = normalise_tags(tags)
-        except SkillRuleError as exc:
-            raise _rule_errors(exc) from None
-    if visibility is not UNSET:
-        changes["visibility"] = Visibility(visibility)
-    changes = {field: value for field, value in changes.items() if getattr(skill, field) != value}
+    requested = {
+        "name": name,
+        "description": description,
+        "parameters": parameters,
+        "tags": tags,
+        "visibility": visibility,
+    }
+    changes = _skill_changes(skill, {f: v for f, v in requested.items() if v is not UNSET})
     if not changes:
         return skill
-
-    new_vector = None
-    if {"name", "description", "tags"} & changes.keys():
-        probe = Skill(
-            tenant_id=skill.tenant_id,
-            project=skill.project,
-            **{
-                field: changes.get(field, getattr(skill, field))
-                for field in ("name", "description", "parameters", "tags", "visibility")
-            },
-        )
-        probe.check_invariants()
-        new_vector = _embed(_owner_model(skill), probe.name, probe.description, probe.tags)
-
+    new_vector = _reembedding(skill, changes)
     with transaction.atomic():
         # Lock the row so two concurrent parameter changes cannot claim the same version.
         current = (
             Skill.objects.select_for_update(of=("self",)).select_related("project").get(pk=skill.pk)
         )
         changes = {f: v for f, v in changes.items() if getattr(current, f) != v}
-        if not changes:
-            return current
-        for field, value in changes.items():
-            setattr(current, field, value)
-        if new_vector is not None:
-            current.embedding, current.embedding_model = new_vector
-            _match_current_model(current)
-        if "parameters" in changes:
-            current.version += 1
-        current.updated_at = timezone.now()
-        try:
-            with transaction.atomic():
-                current.save()
-        except IntegrityError:
-            raise SkillNameTaken(current.name) from None
-        if "parameters" in changes:
-            SkillVersion.objects.create(
-                skill=current,
-                version=current.version,
-                description=current.description,
-                parameters=current.parameters,
-                created_by=_user_or_none(actor),
-            )
-        elif "description" in changes:
-            # Same interface, better words: the current version's text follows the skill.
-            SkillVersion.objects.filter(skill=current, version=current.version).update(
-                description=current.description
-            )
+        if changes:
+            _apply_skill_changes(current, changes, new_vector, actor=actor)
     return current
+
+
+def _skill_changes(skill: Skill, requested: dict[str, Any]) -> dict[str, Any]:
+    """The requested fields, normalised, that differ from the skill's current values."""
+    changes = dict(requested)
+    if "description" in changes:
+        changes["description"] = changes["description"] or ""
+    if "tags" in changes:
+        try:
+            changes["tags"] = normalise_tags(changes["tags"])
+        except SkillRuleError as exc:
+            raise _rule_errors(exc) from None
+    if "visibility" in changes:
+        changes["visibility"] = Visibility(changes["visibility"])
+    return {field: value for field, value in changes.items() if getattr(skill, field) != value}
+
+
+def _reembedding(skill: Skill, changes: dict[str, Any]) -> tuple[Any, str] | None:
+    """The new vector when the searchable text changes, after checking the changed skill's rules."""
+    if not {"name", "description", "tags"} & changes.keys():
+        return None
+    probe = Skill(
+        tenant_id=skill.tenant_id,
+        project=skill.project,
+        **{
+            field: changes.get(field, getattr(skill, field))
+            for field in ("name", "description", "parameters", "tags", "visibility")
+        },
+    )
+    probe.check_invariants()
+    return _embed(_owner_model(skill), probe.name, probe.description, probe.tags)
+
+
+def _apply_skill_changes(
+    current: Skill, changes: dict[str, Any], new_vector: Any, *, actor: Any
+) -> None:
+    """Save the changes on the locked row; a parameters change starts a new version."""
+    for field, value in changes.items():
+        setattr(current, field, value)
+    if new_vector is not None:
+        current.embedding, current.embedding_model = new_vector
+        _match_current_model(current)
+    if "parameters" in changes:
+        current.version += 1
+    current.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            current.save()
+    except IntegrityError:
+        raise SkillNameTaken(current.name) from None
+    if "parameters" in changes:
+        SkillVersion.objects.create(
+            skill=current,
+            version=current.version,
+            description=current.description,
+            parameters=current.parameters,
+            created_by=_user_or_none(actor),
+        )
+    elif "description" in changes:
+        # Same interface, better words: the current version's text follows the skill.
+        SkillVersion.objects.filter(skill=current, version=current.version).update(
+            description=current.description
+        )
 
 
 @audited
