@@ -156,13 +156,7 @@ def register_skill(
                 skill.save()
         except IntegrityError:  # a concurrent registration of the same name won the race
             raise SkillNameTaken(name) from None
-        SkillVersion.objects.create(
-            skill=skill,
-            version=skill.version,
-            description=skill.description,
-            parameters=skill.parameters,
-            created_by=_user_or_none(actor),
-        )
+        _record_version(skill, actor=actor)
     return skill
 
 
@@ -198,6 +192,17 @@ def update_skill(
         if changes:
             _apply_skill_changes(current, changes, new_vector, actor=actor)
     return current
+
+
+def _record_version(skill: Skill, *, actor: Any) -> None:
+    """Keep the skill's current interface as a readable version."""
+    SkillVersion.objects.create(
+        skill=skill,
+        version=skill.version,
+        description=skill.description,
+        parameters=skill.parameters,
+        created_by=_user_or_none(actor),
+    )
 
 
 def _skill_changes(skill: Skill, requested: dict[str, Any]) -> dict[str, Any]:
@@ -249,13 +254,7 @@ def _apply_skill_changes(
     except IntegrityError:
         raise SkillNameTaken(current.name) from None
     if "parameters" in changes:
-        SkillVersion.objects.create(
-            skill=current,
-            version=current.version,
-            description=current.description,
-            parameters=current.parameters,
-            created_by=_user_or_none(actor),
-        )
+        _record_version(current, actor=actor)
     elif "description" in changes:
         # Same interface, better words: the current version's text follows the skill.
         SkillVersion.objects.filter(skill=current, version=current.version).update(
