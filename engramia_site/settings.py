@@ -71,7 +71,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "unfold.apps.BasicAppConfig",  # the admin theme: its templates come before the stock ones
+    "unfold.contrib.filters",
+    "console.apps.ConsoleAdminConfig",  # django.contrib.admin with Engramia's admin site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,6 +92,7 @@ INSTALLED_APPS = [
     "skills",
     "conversations",
     "assistants",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +178,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# The admin is the only page anyone signs in to.
+LOGIN_REDIRECT_URL = "/admin/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -265,6 +270,26 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The admin's theme (django-unfold): the console's sidebar, and its colours from a static file.
+UNFOLD = {
+    "SITE_TITLE": "Engramia admin",
+    "SITE_HEADER": "Engramia",
+    "SITE_SUBHEADER": "memory console",
+    "SITE_SYMBOL": "memory",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "console.site.favicon"},
+    ],
+    "STYLES": ["console.site.theme_stylesheet", "console.site.console_stylesheet"],
+    "SCRIPTS": ["console.site.htmx_config_script"],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "console.navigation.sidebar",
+    },
+}
 
 Q_CLUSTER = {
     "name": "engramia",

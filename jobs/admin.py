@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django_q import admin as django_q_admin  # noqa: F401 - registers django-q2's admins now
 from django_q.models import Failure, OrmQ, Schedule, Success
+from unfold.admin import ModelAdmin
 
 from jobs.exceptions import JobNotCancellable
 from jobs.models import Job
@@ -30,7 +31,7 @@ def _pretty_json(value: Any) -> str:
 
 
 @admin.register(Job)
-class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class JobAdmin(ScopedAdminMixin, ModelAdmin):
     """Jobs of the staff member's projects; records are never edited, only cancelled."""
 
     scope_field = "project_id"

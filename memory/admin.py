@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin, TabularInline
 
 from memory.models import Document, Evaluation, Pattern
 from memory.services import run_aging, update_pattern
@@ -14,7 +15,7 @@ from retrieval.admin_filters import EvalRangeFilter
 from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 
 
-class EvaluationInline(admin.TabularInline):
+class EvaluationInline(TabularInline):
     """A pattern's evaluations, newest first."""
 
     model = Evaluation
@@ -29,7 +30,7 @@ class EvaluationInline(admin.TabularInline):
 
 
 @admin.register(Pattern)
-class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class PatternAdmin(ScopedAdminMixin, ModelAdmin):
     """Curation of learned patterns."""
 
     list_display = [
@@ -110,7 +111,7 @@ class PatternAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class DocumentAdmin(ScopedAdminMixin, ModelAdmin):
     """Uploaded documents."""
 
     list_display = ["name", "project", "content_type", "size", "chunk_count", "created_at"]

@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
 
 from retrieval.admin_filters import EvalRangeFilter
 from skills.choices import Visibility
@@ -25,7 +26,7 @@ from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 from tenants.choices import Role
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -105,7 +106,7 @@ class SkillVersionInline(_ReadOnlyInline):
 
 
 @admin.register(Skill)
-class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class SkillAdmin(ScopedAdminMixin, ModelAdmin):
     """Curation of the skill registry; a tenant-owned skill needs the role on the whole tenant."""
 
     tenant_field = "tenant_id"

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from unfold.admin import ModelAdmin
 
 from tenants.admin_scope import (
     Errors,
@@ -29,7 +30,7 @@ restrict_to_superusers(get_user_model(), Group)
 
 
 @admin.register(Tenant)
-class TenantAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class TenantAdmin(ScopedAdminMixin, ModelAdmin):
     """Tenants, with their project count in one query; only superusers create or change them."""
 
     list_display = ["slug", "name", "project_count", "created_at"]
@@ -56,7 +57,7 @@ class TenantAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(ScopedAdminMixin, ModelAdmin):
     """Projects; the read path changes only through the audited cut-over (`engramia cutover`).
 
     Creating a project needs the admin role on its tenant; a project never changes tenant.
@@ -97,7 +98,7 @@ class ProjectAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(ScopedAdminMixin, ModelAdmin):
     """Who holds which role where; saving grants the role's permissions.
 
     Staff need the admin role where they grant (on the tenant for a tenant-wide membership) and may
@@ -148,7 +149,7 @@ class MembershipAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ScopedAdminMixin, ModelAdmin):
     """API keys: a new key's secret is shown once, after saving; only its hash is kept.
 
     The same caps as memberships: the admin role where the key acts (the tenant's for a tenant-wide
@@ -230,7 +231,7 @@ admin.site.unregister(AuditEntry)
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin):
+class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin, ModelAdmin):
     """The audit log: read-only, filterable by tenant, actor, action, model and date."""
 
     tenant_field = "tenant_id"

@@ -20,6 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from unfold.admin import ModelAdmin as ThemedModelAdmin
 
 from tenants.choices import ROLE_ORDER, Role
 from tenants.models import Membership, Project, Tenant
@@ -369,11 +370,14 @@ class SuperuserOnlyMixin:
 
 
 def restrict_to_superusers(*models: type[Model]) -> None:
-    """Re-register the admins of models (registered by their apps) as superuser-only."""
+    """Re-register the admins of models (registered by their apps) as superuser-only, themed."""
     for model in models:
         if not admin.site.is_registered(model):
             continue
         current = type(admin.site.get_model_admin(model))
         admin.site.unregister(model)
         name = f"SuperuserOnly{current.__name__}"
-        admin.site.register(model, type(name, (SuperuserOnlyMixin, current), {}))
+        bases: tuple[type, ...] = (SuperuserOnlyMixin, current)
+        if not issubclass(current, ThemedModelAdmin):
+            bases = (*bases, ThemedModelAdmin)
+        admin.site.register(model, type(name, bases, {}))

@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"skills"},
     {"assistants"},
     {"engramia"},
+    {"console"},
     {"wiring"},
 ]
 RANK = {app: rank for rank, apps in enumerate(LAYERS) for app in apps}
