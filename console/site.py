@@ -60,7 +60,6 @@ class EngramiaAdminSite(UnfoldAdminSite):
             **self.each_context(request),
             "title": self.index_title,
             "subtitle": None,
-            "app_list": self.get_app_list(request),
             **dashboard_context(request),
             **(extra_context or {}),
         }

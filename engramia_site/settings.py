@@ -315,6 +315,8 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 ENGRAMIA_EMBEDDINGS = env_choice("ENGRAMIA_EMBEDDINGS", "local", ("local", "openai", "hash"))
 ENGRAMIA_LLM = env_choice("ENGRAMIA_LLM", "none", ("openai", "anthropic", "none"))
 ENGRAMIA_LLM_MODEL = env_str("ENGRAMIA_LLM_MODEL")
+# How often each web process writes its recall counts (the dashboard's recalls per day).
+ENGRAMIA_RECALL_STATS_FLUSH_SECONDS = env_int("ENGRAMIA_RECALL_STATS_FLUSH_SECONDS", 10, minimum=0)
 # Items one conversation session may hold; an append past it is a 409 naming `items`.
 ENGRAMIA_SESSION_MAX_ITEMS = env_int("ENGRAMIA_SESSION_MAX_ITEMS", 10_000, minimum=1)
 

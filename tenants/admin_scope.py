@@ -199,10 +199,14 @@ class ScopedAdminMixin:
 
     def administers_something(self, user: Any) -> bool:
         """True when user holds change_role on some project (or tenant, for tenant-wide rows)."""
-        if visible_project_ids(user, self.change_role).exists():
-            return True
-        tenant_wide = self.tenant_field is not None
-        return tenant_wide and tenant_ids_with_role(user, self.change_role).exists()
+        # Every admin page asks each admin this (the sidebar's app list): once per user and role.
+        cache = user.__dict__.setdefault("_administers_something", {})
+        key = (self.change_role, self.tenant_field is not None)
+        if key not in cache:
+            cache[key] = visible_project_ids(user, self.change_role).exists() or (
+                key[1] and tenant_ids_with_role(user, self.change_role).exists()
+            )
+        return bool(cache[key])
 
     def object_errors(self, request: HttpRequest, obj: Any, *, new: bool) -> Errors:
         """Rules beyond the scope filter (role caps); obj is as it would be saved."""
