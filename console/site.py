@@ -21,6 +21,11 @@ def console_stylesheet(request: HttpRequest) -> str:
     return static("console/console.css")
 
 
+def highlight_stylesheet(request: HttpRequest) -> str:
+    """The colours of server-side highlighted code (engramia_site.highlight)."""
+    return static("console/pygments.css")
+
+
 def htmx_config_script(request: HttpRequest) -> str:
     """Turns off htmx's inline indicator style (console.css carries its rules)."""
     return static("console/htmx-config.js")

@@ -282,7 +282,11 @@ UNFOLD = {
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": "console.site.favicon"},
     ],
-    "STYLES": ["console.site.theme_stylesheet", "console.site.console_stylesheet"],
+    "STYLES": [
+        "console.site.theme_stylesheet",
+        "console.site.console_stylesheet",
+        "console.site.highlight_stylesheet",
+    ],
     "SCRIPTS": ["console.site.htmx_config_script"],
     "SIDEBAR": {
         "show_search": False,
