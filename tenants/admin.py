@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -21,6 +21,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.utils import parse_date_str
 
+from engramia_site.errors import DomainError
 from tenants.admin_paging import EstimatedCountPaginator
 from tenants.admin_scope import (
     Errors,
@@ -34,7 +35,13 @@ from tenants.admin_scope import (
 from tenants.audit_export import audit_csv_lines
 from tenants.choices import Role
 from tenants.models import ApiKey, AuditEntry, Membership, Project, Tenant
-from tenants.services import create_api_key, remove_membership, revoke_api_key, set_membership
+from tenants.services import (
+    create_api_key_for,
+    remove_membership,
+    revoke_api_key,
+    rotate_api_key,
+    set_membership,
+)
 
 restrict_to_superusers(get_user_model(), Group)
 
@@ -185,7 +192,7 @@ class ApiKeyAdmin(ScopedAdminMixin, ModelAdmin):
     list_select_related = ["user", "tenant", "project", "project__tenant"]
     search_fields = ["name", "prefix", "user__email"]
     fields = ["user", "tenant", "project", "name", "role", "expires_at"]
-    actions = ["revoke_keys"]
+    actions = ["revoke_keys", "rotate_keys"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -213,20 +220,38 @@ class ApiKeyAdmin(ScopedAdminMixin, ModelAdmin):
         if change:
             obj.save(update_fields=["expires_at"])
             return
-        issued = create_api_key(
-            user=obj.user,
-            tenant=obj.tenant,
-            project=obj.project,
-            name=obj.name,
-            role=obj.role,
-            expires_at=obj.expires_at,
-            actor=request.user,
-        )
+        try:
+            # The API's own rule for who may issue which key, on top of the form's check.
+            issued = create_api_key_for(
+                actor=request.user,
+                user=obj.user,
+                tenant=obj.tenant,
+                project=obj.project,
+                name=obj.name,
+                role=obj.role,
+                expires_at=obj.expires_at,
+            )
+        except DomainError as exc:
+            raise PermissionDenied(str(exc)) from exc
         obj.pk = issued.key.pk
         messages.warning(
             request,
             f"The new key's secret, shown only this once: {issued.secret}",
         )
+
+    @admin.action(description="Rotate the selected keys (new secrets, shown once)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset.select_related("user", "tenant", "project"):
+            try:
+                issued = rotate_api_key(key=key, actor=request.user)
+            except (DomainError, ValidationError):
+                self.message_user(
+                    request, f"{key}: revoked or expired, not rotated.", messages.ERROR
+                )
+                continue
+            messages.warning(
+                request, f"New secret of {issued.key.name}, shown only this once: {issued.secret}"
+            )
 
     @admin.action(description="Revoke the selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
