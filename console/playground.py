@@ -51,6 +51,7 @@ class PlaygroundForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["project"]
         field.queryset = Project.objects.restrict(user, "view").select_related("tenant")  # type: ignore[attr-defined]
+        field.empty_label = None  # type: ignore[attr-defined]  # the first project is chosen
         for name, widget_field in self.fields.items():
             if name in ("recency_weight", "min_similarity"):
                 widget_field.widget.attrs["step"] = "0.05"
