@@ -2,9 +2,9 @@
 
 Layers, lowest first (docs/architecture.md): engramia_site's request plumbing is the floor;
 then tenants; jobs and conversations; the shared retrieval layer; memory; skills; the
-assistants toolkit; the `engramia` SDK package. engramia_site's wiring (settings, urls, wsgi,
-asgi) sits on top and may import anything. Imports inside functions count too: a lazy import is
-still a dependency.
+assistants toolkit; the `engramia` SDK package; the admin console. engramia_site's wiring
+(settings, urls, wsgi, asgi) sits on top and may import anything. Imports inside functions
+count too: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
