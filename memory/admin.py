@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.views import ChangeList
@@ -236,7 +236,7 @@ class PatternAdmin(ScopedAdminMixin, ModelAdmin):
     def _nearest_table(self, pattern: Pattern, *, merge: bool) -> SafeString:
         neighbours = self._neighbours(pattern)
         if not neighbours:
-            return format_html('<span class="eng-muted">No other live pattern nearby.</span>')
+            return mark_safe('<span class="eng-muted">No other live pattern nearby.</span>')
         merge_url = reverse("admin:memory_pattern_merge", args=[pattern.pk])
         button = (
             '<button type="submit" class="eng-button-secondary" formmethod="post" '
