@@ -17,3 +17,8 @@ class ConsoleConfig(AppConfig):
     name = "console"
     default = True
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from console.list_speed import install
+
+        install()
