@@ -40,7 +40,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 typecheck: install-dev
-	$(BIN)/mypy engramia engramia_site tenants jobs conversations retrieval memory skills assistants engramia_mcp
+	$(BIN)/mypy engramia engramia_site tenants jobs conversations retrieval memory skills assistants engramia_mcp console
 
 test: install-dev lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -6,13 +6,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
 
 from conversations.models import SessionItem
 from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 
 
 @admin.register(SessionItem)
-class SessionItemAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class SessionItemAdmin(ScopedAdminMixin, ModelAdmin):
     """Conversation items by project and session; history is written by agents, not edited."""
 
     list_display = ["session_id", "position", "role", "project", "created_at"]

@@ -71,7 +71,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "unfold.apps.BasicAppConfig",  # the admin theme: its templates come before the stock ones
+    "unfold.contrib.filters",
+    "console.apps.ConsoleAdminConfig",  # django.contrib.admin with Engramia's admin site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
     "conversations",
     "assistants",
     "engramia_mcp",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +179,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# The admin is the only page anyone signs in to.
+LOGIN_REDIRECT_URL = "/admin/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -267,6 +272,30 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The admin's theme (django-unfold): the console's sidebar, and its colours from a static file.
+UNFOLD = {
+    "SITE_TITLE": "Engramia admin",
+    "SITE_HEADER": "Engramia",
+    "SITE_SUBHEADER": "memory console",
+    "SITE_SYMBOL": "memory",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "console.site.favicon"},
+    ],
+    "STYLES": [
+        "console.site.theme_stylesheet",
+        "console.site.console_stylesheet",
+        "console.site.highlight_stylesheet",
+    ],
+    "SCRIPTS": ["console.site.htmx_config_script"],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "console.navigation.sidebar",
+    },
+}
+
 Q_CLUSTER = {
     "name": "engramia",
     "workers": env_int("ENGRAMIA_WORKERS", 1, minimum=1),
@@ -291,6 +320,8 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 ENGRAMIA_EMBEDDINGS = env_choice("ENGRAMIA_EMBEDDINGS", "local", ("local", "openai", "hash"))
 ENGRAMIA_LLM = env_choice("ENGRAMIA_LLM", "none", ("openai", "anthropic", "none"))
 ENGRAMIA_LLM_MODEL = env_str("ENGRAMIA_LLM_MODEL")
+# How often each web process writes its recall counts (the dashboard's recalls per day).
+ENGRAMIA_RECALL_STATS_FLUSH_SECONDS = env_int("ENGRAMIA_RECALL_STATS_FLUSH_SECONDS", 10, minimum=0)
 # Items one conversation session may hold; an append past it is a 409 naming `items`.
 ENGRAMIA_SESSION_MAX_ITEMS = env_int("ENGRAMIA_SESSION_MAX_ITEMS", 10_000, minimum=1)
 

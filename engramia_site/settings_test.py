@@ -9,6 +9,8 @@ os.environ.setdefault("ENGRAMIA_EMBEDDINGS", "hash")
 os.environ.setdefault("ENGRAMIA_LLM", "none")
 os.environ.setdefault("ENGRAMIA_API_THROTTLE", "100000/min")
 os.environ.setdefault("ENGRAMIA_AUTH_FAILURE_THROTTLE", "100000/min")
+# Tests write recall counts themselves (memory.recall_stats.flush_recall_counts), no thread.
+os.environ.setdefault("ENGRAMIA_RECALL_STATS_FLUSH_SECONDS", "0")
 
 from engramia_site.settings import *  # noqa: F403
 

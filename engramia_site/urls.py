@@ -11,10 +11,6 @@ from drf_spectacular.views import SpectacularAPIView
 
 from engramia_site.api_docs import RedocView, SwaggerView
 
-admin.site.site_header = "Engramia"
-admin.site.site_title = "Engramia admin"
-admin.site.index_title = "Curation and audit"
-
 v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api.urls")),
     path("", include("jobs.api.urls")),

@@ -35,3 +35,7 @@ class UnknownJobKind(ValueError):
 
 class JobNotCancellable(Conflict):
     """The job already ended (succeeded or failed) and cannot be cancelled."""
+
+
+class JobNotRetryable(Conflict):
+    """Only a failed or cancelled job can be run again."""

@@ -17,7 +17,7 @@ from engramia_site.request_context import acting_as, audited, current_context
 from jobs.choices import JobStatus
 from jobs.conf import stale_seconds
 from jobs.context import json_snapshot
-from jobs.exceptions import JobNotCancellable, UnknownJobKind
+from jobs.exceptions import JobNotCancellable, JobNotRetryable, UnknownJobKind
 from jobs.models import Job, Upload
 from jobs.registry import get_job_kind
 from jobs.runner import execute_job, settle_abandoned
@@ -138,6 +138,16 @@ def cancel_job(job: Job, *, actor: Any) -> Job:
             locked.cancel_requested = True
             locked.save(update_fields=["cancel_requested"])
     return locked
+
+
+@audited
+def retry_job(job: Job, *, actor: Any) -> Job:
+    """Run a failed or cancelled job again: a new job of the same kind, project and params."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise JobNotRetryable(
+            f"The job is {job.status}: only failed or cancelled jobs are retried."
+        )
+    return submit_job(project=job.project, kind=job.kind, params=dict(job.params), actor=actor)
 
 
 def run_job_inline(job: Job) -> Job:

@@ -54,6 +54,11 @@ class Pattern(models.Model):
             models.Index(fields=["project", "task_hash"], name="pattern_task_hash"),
             models.Index(fields=["project", "-created_at"], name="pattern_recent"),
             models.Index(fields=["project", "run_id"], name="pattern_run"),
+            # The dashboard's counts (live, archived, unrated, learned per day, score bands)
+            # read this index only, not the wide rows.
+            models.Index(
+                fields=["project", "archived", "learned_at", "eval_score"], name="pattern_stats"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -166,3 +171,19 @@ class StagedEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_id} under {self.embedding_model}"
+
+
+class RecallStat(models.Model):
+    """Recalls served in a project on a day (UTC), counted in-process and written in batches."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "day"], name="recall_stat_one_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} recalls in project {self.project_id} on {self.day}"

@@ -19,6 +19,7 @@ from memory import inputs
 from memory.models import Document, Pattern
 from memory.providers.judge import EvalResult
 from memory.querysets import PatternQuerySet
+from memory.recall_stats import count_recall
 from memory.services import (
     LearnResult,
     RecallResult,
@@ -189,8 +190,10 @@ def document_job(job: Any, ctx: Any) -> dict[str, Any]:
 
 
 def recall(*, project: Project, data: Any) -> RecallResult:
-    """The project's most useful patterns for the task in data (read-only)."""
-    return recall_patterns(project=project, **validate_input(inputs.RecallSerializer, data))
+    """The project's most useful patterns for the task in data (read-only; counted in memory)."""
+    result = recall_patterns(project=project, **validate_input(inputs.RecallSerializer, data))
+    count_recall(project.pk)
+    return result
 
 
 def credit_outcome(*, project: Project, actor: Any, data: Any) -> int:

@@ -10,8 +10,17 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin, TabularInline
 
 from retrieval.admin_filters import EvalRangeFilter
+from skills.admin_display import (
+    anthropic_tool_json,
+    openai_tool_json,
+    parameters_table,
+    version_diffs,
+    visibility_history,
+)
 from skills.choices import Visibility
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
 from skills.services import (
@@ -25,7 +34,7 @@ from tenants.admin_scope import ScopedAdminMixin, ScopedRelatedFilter
 from tenants.choices import Role
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -105,7 +114,7 @@ class SkillVersionInline(_ReadOnlyInline):
 
 
 @admin.register(Skill)
-class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class SkillAdmin(ScopedAdminMixin, ModelAdmin):
     """Curation of the skill registry; a tenant-owned skill needs the role on the whole tenant."""
 
     tenant_field = "tenant_id"
@@ -131,24 +140,37 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["tenant", "project", "project__tenant"]
     search_fields = ["name", "description", "tags"]
-    fields = [
-        "name",
-        "description",
-        "parameters",
-        "tags",
-        "visibility",
-        "tenant",
-        "project",
-        "version",
-        "source",
-        "eval_score",
-        "evaluation_count",
-        "embedding_model",
-        "created_by",
-        "created_at",
-        "updated_at",
+    fieldsets = [
+        (None, {"fields": ["name", "description", "parameters", "tags", "visibility"]}),
+        ("Parameters", {"classes": ["tab"], "fields": ["parameters_readable"]}),
+        ("Versions", {"classes": ["tab"], "fields": ["version_history"]}),
+        ("Visibility", {"classes": ["tab"], "fields": ["visibility_changes"]}),
+        ("Exports", {"classes": ["tab"], "fields": ["openai_tool", "anthropic_tool"]}),
+        (
+            "Provenance",
+            {
+                "classes": ["tab"],
+                "fields": [
+                    "tenant",
+                    "project",
+                    "version",
+                    "source",
+                    "eval_score",
+                    "evaluation_count",
+                    "embedding_model",
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                ],
+            },
+        ),
     ]
     readonly_fields = [
+        "parameters_readable",
+        "version_history",
+        "visibility_changes",
+        "openai_tool",
+        "anthropic_tool",
         "tenant",
         "project",
         "version",
@@ -177,6 +199,26 @@ class SkillAdmin(ScopedAdminMixin, admin.ModelAdmin):
             # A public skill's users in other tenants are theirs to know about, not the owner's.
             kwargs["queryset"] = kwargs["queryset"].filter(project__tenant_id=obj.tenant_id)
         return kwargs
+
+    @admin.display(description="parameters")
+    def parameters_readable(self, skill: Skill) -> SafeString:
+        return parameters_table(skill)
+
+    @admin.display(description="changes between versions")
+    def version_history(self, skill: Skill) -> SafeString:
+        return version_diffs(skill)
+
+    @admin.display(description="visibility changes")
+    def visibility_changes(self, skill: Skill) -> SafeString:
+        return visibility_history(skill)
+
+    @admin.display(description="OpenAI tool")
+    def openai_tool(self, skill: Skill) -> SafeString:
+        return openai_tool_json(skill)
+
+    @admin.display(description="Anthropic tool")
+    def anthropic_tool(self, skill: Skill) -> SafeString:
+        return anthropic_tool_json(skill)
 
     @admin.display(ordering="usage_total", description="used by")
     def usage_count(self, skill: Skill) -> int:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from auditlog.admin import LogEntryAdmin
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.utils import parse_date_str
 
+from engramia_site.errors import DomainError
+from tenants.admin_paging import EstimatedCountPaginator
 from tenants.admin_scope import (
     Errors,
     ScopedAdminMixin,
@@ -21,15 +32,22 @@ from tenants.admin_scope import (
     tenant_ids_touched,
     tenant_ids_with_role,
 )
+from tenants.audit_export import audit_csv_lines
 from tenants.choices import Role
 from tenants.models import ApiKey, AuditEntry, Membership, Project, Tenant
-from tenants.services import create_api_key, remove_membership, revoke_api_key, set_membership
+from tenants.services import (
+    create_api_key_for,
+    remove_membership,
+    revoke_api_key,
+    rotate_api_key,
+    set_membership,
+)
 
 restrict_to_superusers(get_user_model(), Group)
 
 
 @admin.register(Tenant)
-class TenantAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class TenantAdmin(ScopedAdminMixin, ModelAdmin):
     """Tenants, with their project count in one query; only superusers create or change them."""
 
     list_display = ["slug", "name", "project_count", "created_at"]
@@ -56,7 +74,7 @@ class TenantAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(ScopedAdminMixin, ModelAdmin):
     """Projects; the read path changes only through the audited cut-over (`engramia cutover`).
 
     Creating a project needs the admin role on its tenant; a project never changes tenant.
@@ -97,7 +115,7 @@ class ProjectAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(ScopedAdminMixin, ModelAdmin):
     """Who holds which role where; saving grants the role's permissions.
 
     Staff need the admin role where they grant (on the tenant for a tenant-wide membership) and may
@@ -148,7 +166,7 @@ class MembershipAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ScopedAdminMixin, ModelAdmin):
     """API keys: a new key's secret is shown once, after saving; only its hash is kept.
 
     The same caps as memberships: the admin role where the key acts (the tenant's for a tenant-wide
@@ -174,7 +192,7 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["user", "tenant", "project", "project__tenant"]
     search_fields = ["name", "prefix", "user__email"]
     fields = ["user", "tenant", "project", "name", "role", "expires_at"]
-    actions = ["revoke_keys"]
+    actions = ["revoke_keys", "rotate_keys"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -202,20 +220,38 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if change:
             obj.save(update_fields=["expires_at"])
             return
-        issued = create_api_key(
-            user=obj.user,
-            tenant=obj.tenant,
-            project=obj.project,
-            name=obj.name,
-            role=obj.role,
-            expires_at=obj.expires_at,
-            actor=request.user,
-        )
+        try:
+            # The API's own rule for who may issue which key, on top of the form's check.
+            issued = create_api_key_for(
+                actor=request.user,
+                user=obj.user,
+                tenant=obj.tenant,
+                project=obj.project,
+                name=obj.name,
+                role=obj.role,
+                expires_at=obj.expires_at,
+            )
+        except DomainError as exc:
+            raise PermissionDenied(str(exc)) from exc
         obj.pk = issued.key.pk
         messages.warning(
             request,
             f"The new key's secret, shown only this once: {issued.secret}",
         )
+
+    @admin.action(description="Rotate the selected keys (new secrets, shown once)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset.select_related("user", "tenant", "project"):
+            try:
+                issued = rotate_api_key(key=key, actor=request.user)
+            except (DomainError, ValidationError):
+                self.message_user(
+                    request, f"{key}: revoked or expired, not rotated.", messages.ERROR
+                )
+                continue
+            messages.warning(
+                request, f"New secret of {issued.key.name}, shown only this once: {issued.secret}"
+            )
 
     @admin.action(description="Revoke the selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -229,29 +265,53 @@ class ApiKeyAdmin(ScopedAdminMixin, admin.ModelAdmin):
 admin.site.unregister(AuditEntry)
 
 
+class AuditDateFilter(RangeDateFilter):
+    """Entries from one day through another (whole days, UTC), index-friendly."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        bounds: dict[str, datetime] = {}
+        for suffix, lookup, shift in (("_from", "gte", 0), ("_to", "lt", 1)):
+            value = self.used_parameters.get(f"{self.parameter_name}{suffix}")
+            if value in (None, ""):
+                continue
+            day = parse_date_str(str(value))
+            if day is None:
+                raise IncorrectLookupParameters(f"{self.parameter_name}{suffix}: not a date")
+            start = datetime.combine(day + timedelta(days=shift), time.min, tzinfo=UTC)
+            bounds[f"{self.parameter_name}__{lookup}"] = start
+        return queryset.filter(**bounds)
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin):
-    """The audit log: read-only, filterable by tenant, actor, action, model and date."""
+class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin, ModelAdmin):
+    """The audit log: read-only, filterable, each change as field: old → new, exported as CSV."""
 
     tenant_field = "tenant_id"
     list_display = [
         "created",
         "tenant",
+        "project",
         "resource_url",
         "action",
-        "msg_short",
+        "changes_inline",
         "actor_display",
         "cid",
     ]
     list_filter = [
+        ("timestamp", AuditDateFilter),
         "action",
         ("tenant", ScopedRelatedFilter),
+        ("project", ScopedRelatedFilter),
         ("content_type", ScopedRelatedFilter),
-        "timestamp",
         ("actor", ScopedRelatedFilter),
     ]
-    list_select_related = ["content_type", "actor", "tenant"]
+    list_filter_submit = True  # the date range is a form
+    list_select_related = ["content_type", "actor", "tenant", "project", "project__tenant"]
     search_fields = ["object_repr", "actor_email", "api_key_name", "cid"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    date_hierarchy = None  # the date range filter instead: no DISTINCT over every entry's date
+    list_before_template = "admin/tenants/auditentry/export_link.html"
 
     @admin.display(description="actor")
     def actor_display(self, entry: AuditEntry) -> str:
@@ -260,6 +320,45 @@ class AuditEntryAdmin(ScopedAdminMixin, LogEntryAdmin):
             actor = f"{actor} (key {entry.api_key_name})"
         transport = (entry.additional_data or {}).get("transport")
         return f"{actor} via {transport}" if transport else actor
+
+    @admin.display(description="changes")
+    def changes_inline(self, entry: AuditEntry) -> Any:
+        changes = entry.changes_dict or {}
+        lines = format_html_join(
+            "",
+            '<div><span class="font-semibold">{}</span>: <span class="eng-old">{}</span> → '
+            '<span class="eng-new">{}</span></div>',
+            (
+                (name, str(values[0])[:80], str(values[1])[:80])
+                for name, values in list(changes.items())[:8]
+                if isinstance(values, list | tuple) and len(values) == 2
+            ),
+        )
+        return format_html('<div class="eng-changes">{}</div>', lines)
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # The per-object history (ScopedAdminMixin.history_view) filters by object.
+        if lookup in ("object_pk", "object_pk__exact"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_urls(self) -> list[Any]:
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export.csv", export, name="tenants_auditentry_export"), *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The rows of the list as filtered (scope, filters, search), as a streamed CSV file."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            return HttpResponseBadRequest(f"Bad filter: {exc}", content_type="text/plain")
+        rows = changelist.get_queryset(request)
+        response = StreamingHttpResponse(audit_csv_lines(rows), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="engramia-audit-{stamp}.csv"'
+        return response
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

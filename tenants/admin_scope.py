@@ -19,7 +19,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from unfold.admin import ModelAdmin as ThemedModelAdmin
 
 from tenants.choices import ROLE_ORDER, Role
 from tenants.models import Membership, Project, Tenant
@@ -129,6 +132,18 @@ class ScopedRelatedFilter(admin.RelatedOnlyFieldListFilter):
         return [(obj.pk, str(obj)) for obj in choices]
 
 
+class VisibleProjectFilter(ScopedRelatedFilter):
+    """A project filter offering every project the user may view, without scanning the rows.
+
+    For large tables (patterns): listing only the projects used by the user's rows would read
+    every row of the table on each page.
+    """
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
+        projects = Project.objects.restrict(request.user, "view").select_related("tenant")
+        return [(project.pk, str(project)) for project in projects.order_by("tenant__slug", "slug")]
+
+
 def scoped_filter(model: type[Model], spec: Any) -> Any:
     """A list_filter entry, with a plain foreign-key name turned into a ScopedRelatedFilter."""
     if not isinstance(spec, str):
@@ -198,10 +213,14 @@ class ScopedAdminMixin:
 
     def administers_something(self, user: Any) -> bool:
         """True when user holds change_role on some project (or tenant, for tenant-wide rows)."""
-        if visible_project_ids(user, self.change_role).exists():
-            return True
-        tenant_wide = self.tenant_field is not None
-        return tenant_wide and tenant_ids_with_role(user, self.change_role).exists()
+        # Every admin page asks each admin this (the sidebar's app list): once per user and role.
+        cache = user.__dict__.setdefault("_administers_something", {})
+        key = (self.change_role, self.tenant_field is not None)
+        if key not in cache:
+            cache[key] = visible_project_ids(user, self.change_role).exists() or (
+                key[1] and tenant_ids_with_role(user, self.change_role).exists()
+            )
+        return bool(cache[key])
 
     def object_errors(self, request: HttpRequest, obj: Any, *, new: bool) -> Errors:
         """Rules beyond the scope filter (role caps); obj is as it would be saved."""
@@ -335,6 +354,22 @@ class ScopedAdminMixin:
                 )
         return super().response_action(request, allowed, *args)  # type: ignore[misc]
 
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        """An object's history is its audit trail: the audit log, filtered to the object."""
+        model = self.model  # type: ignore[attr-defined]
+        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, model._meta, object_id
+            )
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        content_type = ContentType.objects.get_for_model(model)
+        query = urlencode({"content_type__id__exact": content_type.pk, "object_pk": obj.pk})
+        return HttpResponseRedirect(f"{reverse('admin:tenants_auditentry_changelist')}?{query}")
+
     def changeable(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """The rows of queryset the user may change (role caps included)."""
         if request.user.is_superuser:
@@ -369,11 +404,14 @@ class SuperuserOnlyMixin:
 
 
 def restrict_to_superusers(*models: type[Model]) -> None:
-    """Re-register the admins of models (registered by their apps) as superuser-only."""
+    """Re-register the admins of models (registered by their apps) as superuser-only, themed."""
     for model in models:
         if not admin.site.is_registered(model):
             continue
         current = type(admin.site.get_model_admin(model))
         admin.site.unregister(model)
         name = f"SuperuserOnly{current.__name__}"
-        admin.site.register(model, type(name, (SuperuserOnlyMixin, current), {}))
+        bases: tuple[type, ...] = (SuperuserOnlyMixin, current)
+        if not issubclass(current, ThemedModelAdmin):
+            bases = (*bases, ThemedModelAdmin)
+        admin.site.register(model, type(name, bases, {}))

@@ -3,7 +3,7 @@
 Layers, lowest first (docs/architecture.md): engramia_site's request plumbing is the floor;
 then tenants; jobs and conversations; the shared retrieval layer; memory; skills; the
 assistants toolkit; the `engramia` SDK package and, beside it, the `engramia_mcp` server (the two
-do not import each other). engramia_site's wiring (settings, urls, wsgi,
+do not import each other); the admin console. engramia_site's wiring (settings, urls, wsgi,
 asgi) sits on top and may import anything. Imports inside functions count too: a lazy import is
 still a dependency.
 """
@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"skills"},
     {"assistants"},
     {"engramia", "engramia_mcp"},
+    {"console"},
     {"wiring"},
 ]
 RANK = {app: rank for rank, apps in enumerate(LAYERS) for app in apps}

@@ -17,6 +17,7 @@ from memory.services.learn import (
     learn_patterns_bulk,
     update_pattern,
 )
+from memory.services.merge import merge_patterns
 from memory.services.metrics import project_metrics
 from memory.services.recall import Match, RecallResult, recall_patterns
 
@@ -34,6 +35,7 @@ __all__ = [
     "feedback_summary",
     "learn_pattern",
     "learn_patterns_bulk",
+    "merge_patterns",
     "project_metrics",
     "recall_patterns",
     "record_outcome",

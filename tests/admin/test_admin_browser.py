@@ -46,7 +46,7 @@ def _login(page, live_server, email, password):
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", email)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,8 +76,8 @@ def test_owner_logs_in_curates_patterns_and_sees_only_their_tenant(page, live_se
     assert "Parse invoices from PDF" in rows and "Globex secret plan" not in rows
     page.click("text=Parse invoices from PDF")
     page.fill("#id_code", "import pypdf  # curated")
-    page.click("input[name=_save]")
-    assert "was changed successfully" in page.locator(".messagelist").inner_text()
+    page.click("button[name=_save]")
+    assert "was changed successfully" in page.locator("#main").inner_text()
 
     page.goto(f"{live_server.url}/admin/tenants/auditentry/")
     audit = page.locator("#result_list").inner_text()
@@ -99,8 +99,8 @@ def test_new_api_key_secret_is_shown_once(page, live_server):
     page.select_option("#id_project", str(made.project.pk))
     page.fill("#id_name", "from-admin")
     page.select_option("#id_role", "reader")
-    page.click("input[name=_save]")
-    message = page.locator(".messagelist").inner_text()
+    page.click("button[name=_save]")
+    message = page.locator("#main").inner_text()
     secret = re.search(r"eng_[0-9a-f]{12}_[A-Za-z0-9_-]+", message)
     assert secret, message
     page.goto(f"{live_server.url}/admin/tenants/apikey/")

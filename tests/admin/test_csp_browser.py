@@ -111,10 +111,10 @@ def test_admin_works_under_its_csp_with_no_violation(offline, live_server):
     assert "style-src 'self';" in login.headers["content-security-policy"]
     page.fill("#id_username", "owner@acme.test")
     page.fill("#id_password", made.password)
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     page.goto(f"{live_server.url}/admin/memory/pattern/")
     page.click("text=Parse invoices from PDF")
     page.fill("#id_code", "import pypdf  # curated")
-    page.click("input[name=_save]")
-    assert "was changed successfully" in page.locator(".messagelist").inner_text()
+    page.click("button[name=_save]")
+    assert "was changed successfully" in page.locator("#main").inner_text()
     _assert_clean(offline)

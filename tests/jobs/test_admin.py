@@ -126,3 +126,45 @@ def test_readers_get_no_cancel_action(project_a, make_job):
     assert b"cancel_jobs" not in page.content
     client.post(CHANGELIST, {"action": "cancel_jobs", "_selected_action": [job.pk]})
     assert Job.objects.get(pk=job.pk).status == "pending"
+
+
+def test_the_list_shows_progress_as_a_bar_duration_and_error(superuser_client, make_job):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    started = timezone.now() - timedelta(seconds=125)
+    make_job(
+        status="failed",
+        progress_done=3,
+        progress_total=8,
+        started_at=started,
+        finished_at=started + timedelta(seconds=95),
+        error="the provider refused the key",
+    )
+    html = superuser_client.get(CHANGELIST).content.decode()
+    assert '<progress class="eng-bar" max="8" value="3"></progress> 3 / 8' in html
+    assert "1m 35s" in html and "the provider refused the key" in html
+
+
+def test_retry_submits_failed_and_cancelled_jobs_again_for_editors_only(
+    project_a, project_b, make_job
+):
+    failed = make_job("aging", status="failed", params={"note": "again"})
+    cancelled = make_job("aging", status="cancelled")
+    done = make_job("aging", status="succeeded")
+    foreign = make_job("aging", status="failed", project=project_b)
+    selected = [failed.pk, cancelled.pk, done.pk, foreign.pk]
+    reader = staff_client(project_a, "reader", "rd@acme.test")
+    reader.post(CHANGELIST, {"action": "retry_jobs", "_selected_action": selected})
+    assert Job.objects.count() == 4
+    editor = staff_client(project_a, "editor", "ed@acme.test")
+    page = editor.post(
+        CHANGELIST, {"action": "retry_jobs", "_selected_action": selected}, follow=True
+    )
+    fresh = Job.objects.filter(status="pending")
+    assert sorted((job.kind, job.project_id, str(job.params)) for job in fresh) == [
+        ("aging", project_a.pk, "{'note': 'again'}"),
+        ("aging", project_a.pk, "{}"),
+    ]
+    assert "Skipped 1 job(s)" in page.content.decode()

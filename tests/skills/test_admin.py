@@ -98,3 +98,29 @@ def test_admin_search_finds_names_descriptions_and_tags(owner, make_skill, proje
     assert b"refund_order" in by_tag.content and b">weather<" not in by_tag.content
     by_words = client.get("/admin/skills/skill/", {"q": "forecasts"}).content
     assert b"weather" in by_words and b"refund_order" not in by_words
+
+
+def test_the_skill_page_shows_schema_diffs_visibility_and_exports(owner, make_skill, project_a):
+    from skills.services import publish_skill, update_skill
+
+    skill = make_skill(project_a, "lookup_order")
+    update_skill(
+        actor=owner.user,
+        skill=skill,
+        parameters={
+            "type": "object",
+            "properties": {
+                "order_id": {"type": "string", "description": "The order's number"},
+                "verbose": {"type": "boolean"},
+            },
+            "required": ["order_id"],
+        },
+    )
+    publish_skill(actor=owner.user, skill=Skill.objects.get(pk=skill.pk), visibility="tenant")
+    html = _staff_client(owner).get(f"/admin/skills/skill/{skill.pk}/change/").content.decode()
+    assert 'id="skill-parameters"' in html and "The order&#x27;s number" in html
+    assert "version 2 against 1" in html and 'class="eng-highlight"' in html
+    assert "order_id" in html.split("version 2 against 1", 1)[1]
+    assert 'id="skill-visibility-history"' in html and "owner@acme.test" in html
+    assert '"input_schema"</span>' in html, "the Anthropic tool"
+    assert '"strict"</span>' in html, "the OpenAI tool"

@@ -1,0 +1,1 @@
+"""The admin console: Engramia's admin site, dashboard, recall playground and audit export."""
