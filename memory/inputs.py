@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from memory.choices import OnDuplicate
@@ -21,10 +22,25 @@ from tenants.api.strict import StrictSerializer
 MAX_TASK = 100_000
 MAX_CODE = 1_000_000
 MAX_METADATA_BYTES = 64 * 1024
-SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-EVALUATOR_RE = re.compile(r"^(human|api|import|agent_outcome|llm:[\w.:/-]{1,100})$")
+# \A...\Z and no trimming: exactly what the schema's pattern says (no trailing newline).
+SOURCE_RE = re.compile(r"\A[a-z0-9][a-z0-9_.:-]{0,63}\Z")
+EVALUATOR_RE = re.compile(r"\A(human|api|import|agent_outcome|llm:[A-Za-z0-9_.:/-]{1,100})\Z")
 
 
+# Epoch seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC: the range a datetime can hold.
+MIN_EPOCH = -62135596800
+MAX_EPOCH = 253402300799
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "number", "minimum": MIN_EPOCH, "maximum": MAX_EPOCH},
+        ],
+        "description": "ISO 8601 (naive times are UTC) or epoch seconds.",
+    }
+)
 class TimestampField(serializers.Field):
     """ISO 8601 or epoch seconds; naive times are UTC."""
 
@@ -49,12 +65,25 @@ class TimestampField(serializers.Field):
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
                 self.fail("invalid")
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            # As UTC: PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows.
+            try:
+                return moment.astimezone(UTC)
+            except OverflowError:
+                self.fail("range")
         self.fail("invalid")
         raise AssertionError  # unreachable
 
     def to_representation(self, value: datetime) -> str:
         return value.isoformat()
+
+
+@extend_schema_field(
+    {"type": "object", "description": f"Free JSON, up to {MAX_METADATA_BYTES // 1024} KiB."}
+)
+class MetadataField(serializers.JSONField):
+    """A JSON object of bounded size (validate_metadata)."""
 
 
 def validate_metadata(value: Any) -> None:
@@ -76,11 +105,13 @@ class LearnSerializer(StrictSerializer):
         max_length=MAX_CODE, required=False, allow_blank=True, allow_null=True, default=""
     )
     eval_score = serializers.FloatField(min_value=0, max_value=10, required=False, allow_null=True)
-    source = serializers.RegexField(SOURCE_RE, required=False, default="api")  # type: ignore[assignment]
+    source = serializers.RegexField(  # type: ignore[assignment]
+        SOURCE_RE, required=False, default="api", trim_whitespace=False
+    )
     run_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
     created_at = TimestampField(required=False, allow_null=True)
-    metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
+    metadata = MetadataField(required=False, default=dict, validators=[validate_metadata])
     on_duplicate = serializers.ChoiceField(choices=OnDuplicate.choices, default=OnDuplicate.SKIP)
 
     def validate_task(self, value: str) -> str:
@@ -99,7 +130,9 @@ class RecallSerializer(StrictSerializer):
     min_similarity = serializers.FloatField(
         min_value=0, max_value=1, required=False, allow_null=True
     )
-    source = serializers.RegexField(SOURCE_RE, required=False, allow_null=True)  # type: ignore[assignment]
+    source = serializers.RegexField(  # type: ignore[assignment]
+        SOURCE_RE, required=False, allow_null=True, trim_whitespace=False
+    )
     explain = serializers.BooleanField(default=False)
     include_documents = serializers.BooleanField(default=False)
 
@@ -110,7 +143,7 @@ class PatternUpdateSerializer(StrictSerializer):
     task = serializers.CharField(max_length=MAX_TASK, required=False)
     code = serializers.CharField(max_length=MAX_CODE, required=False)
     output = serializers.CharField(max_length=MAX_CODE, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False, validators=[validate_metadata])
+    metadata = MetadataField(required=False, validators=[validate_metadata])
     archived = serializers.BooleanField(required=False)
 
 
@@ -121,7 +154,9 @@ class EvaluationCreateSerializer(StrictSerializer):
     feedback = serializers.CharField(
         max_length=10_000, required=False, allow_blank=True, default=""
     )
-    evaluator = serializers.RegexField(EVALUATOR_RE, required=False, default=EvaluatorKind.HUMAN)
+    evaluator = serializers.RegexField(
+        EVALUATOR_RE, required=False, default=EvaluatorKind.HUMAN, trim_whitespace=False
+    )
 
 
 class EvaluateSerializer(StrictSerializer):
@@ -196,5 +231,16 @@ class DocumentUploadSerializer(StrictSerializer):
     """POST /v1/documents as multipart: a `file`, and optionally its name and external id."""
 
     file = serializers.FileField(allow_empty_file=True)
-    name = serializers.CharField(max_length=255, required=False)
-    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+    # A form cannot send null: an empty name or external_id is none.
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    external_id = serializers.CharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True
+    )
+
+    def validate_external_id(self, value: str | None) -> str | None:
+        return value or None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("name"):  # an empty name is none: the file's own name is used
+            attrs.pop("name", None)
+        return attrs

@@ -15,8 +15,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TOOL_NAME = re.compile(r"\A[a-zA-Z0-9_-]{1,64}\Z")  # \Z: no trailing newline either
 TAG = re.compile(r"^[a-z0-9][a-z0-9_.:/+-]{0,49}$")
+# A tag as sent: normalise_tags strips and lower-cases it before TAG checks it.
+TAG_INPUT = re.compile(r"\A\s*[a-zA-Z0-9][a-zA-Z0-9_.:/+-]{0,49}\s*\Z")
+# The `tags` query value: tags separated by commas (empty pieces are skipped).
+TAG_LIST_INPUT = re.compile(
+    r"\A\s*([a-zA-Z0-9][a-zA-Z0-9_.:/+-]{0,49}\s*)?(,\s*([a-zA-Z0-9][a-zA-Z0-9_.:/+-]{0,49}\s*)?)*\Z"
+)
+TAG_RULE = "Use 1-50 lowercase letters, digits and _ . : / + - (a tag)."
+TOOL_NAME_RULE = "Use 1-64 letters, digits, underscores or hyphens (a valid tool name)."
 MAX_TAGS = 32
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_SCHEMA_DEPTH = 32
@@ -59,7 +67,7 @@ def check_tool_name(name: Any) -> None:
     if not isinstance(name, str) or not TOOL_NAME.match(name):
         raise SkillRuleError(
             "name",
-            "Use 1-64 letters, digits, underscores or hyphens (a valid tool name).",
+            TOOL_NAME_RULE,
             "invalid_tool_name",
         )
 

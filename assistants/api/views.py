@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from assistants.importer import GROUP_BY
 from assistants.services import queue_assistants_import
 from jobs.api.async_support import accepted
+from jobs.api.serializers import JobAcceptedSerializer
 from jobs.operations import validate_input
 from tenants.api.base import ScopedAPIView
 from tenants.choices import Role
@@ -37,25 +38,35 @@ class JSONLinesParser(NDJSONParser):
 class ImportOptionsSerializer(serializers.Serializer):
     """Query options of an import."""
 
-    group_by = serializers.ChoiceField(choices=GROUP_BY, default="none")
-    eval_score = serializers.FloatField(min_value=0, max_value=10, default=5.0)
-    dry_run = serializers.BooleanField(default=False)
+    group_by = serializers.ChoiceField(
+        choices=GROUP_BY,
+        default="none",
+        help_text="Into this project (none), or a project per assistant or thread (a tenant "
+        "admin's key).",
+    )
+    eval_score = serializers.FloatField(
+        min_value=0, max_value=10, default=5.0, help_text="The score every imported pattern gets."
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Count what would be imported; store nothing."
+    )
+
+
+# One JSON object a line, as `assistants_export` writes it; lines that are not are reported.
+NDJSON_BODY = {"type": "string", "format": "binary", "minLength": 1}
 
 
 class ImportAssistantsView(ScopedAPIView):
     """Queue the import of an Assistants export into the project (admin)."""
 
     parser_classes = [NDJSONParser, JSONLinesParser]
+    request_body_required = True  # an empty export is a 400
     required_roles = {"POST": Role.ADMIN}
 
     @extend_schema(
-        request={"application/x-ndjson": bytes},
-        parameters=[
-            OpenApiParameter("group_by", str),
-            OpenApiParameter("eval_score", float),
-            OpenApiParameter("dry_run", bool),
-        ],
-        responses={202: dict},
+        request={"application/x-ndjson": NDJSON_BODY, "application/jsonl": NDJSON_BODY},
+        parameters=[ImportOptionsSerializer],
+        responses={202: JobAcceptedSerializer},
     )
     def post(self, request: Request) -> Response:
         options = validate_input(ImportOptionsSerializer, request.query_params)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from conversations.api.serializers import (
+    SessionClearedSerializer,
+    SessionItemsAddedSerializer,
+    SessionPageSerializer,
+    SessionPoppedSerializer,
+)
 from conversations.inputs import (
     SessionIdSerializer,
     SessionItemsAddSerializer,
     SessionItemsQuerySerializer,
 )
 from conversations.services import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
     add_session_items,
     clear_session,
     pop_session_item,
@@ -23,6 +26,7 @@ from conversations.services import (
 )
 from engramia_site.parsers import JSONParser
 from tenants.api.base import ScopedAPIView
+from tenants.api.schema import error_responses
 from tenants.choices import Role
 
 SESSION_ID_PARAMETER = OpenApiParameter(
@@ -44,6 +48,13 @@ class SessionView(ScopedAPIView):
     parser_classes = [JSONParser]
     route_suffix = ""  # what the route matched after the id
 
+    @property
+    def allowed_methods(self) -> list[str]:
+        """Allow (and OPTIONS) as the schema has it: on the item and pop routes DELETE is not a
+        method of the route but the clear of the session `<id>/items` or `<id>/pop`."""
+        methods = list(super().allowed_methods)
+        return [m for m in methods if m != "DELETE"] if self.route_suffix else methods
+
     def clean_session_id(self, raw: str) -> str:
         """The id as local mode reads it (trimmed, 1-255 characters, no U+0000), or a 400."""
         serializer = SessionIdSerializer(data={"session_id": raw})
@@ -51,7 +62,7 @@ class SessionView(ScopedAPIView):
         session_id: str = serializer.validated_data["session_id"]
         return session_id
 
-    @extend_schema(parameters=[SESSION_ID_PARAMETER], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SESSION_ID_PARAMETER], responses={200: SessionClearedSerializer})
     def delete(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id + self.route_suffix)
         removed = clear_session(project=self.project, session_id=cleaned, actor=request.user)
@@ -63,20 +74,14 @@ class SessionItemsView(SessionView):
     """GET /v1/sessions/<id>/items (reader), POST /v1/sessions/<id>/items (editor)."""
 
     route_suffix = "/items"
+    refuses_empty_query_values = True  # `limit=` is a 400, not the default
 
     @extend_schema(
         parameters=[
             SESSION_ID_PARAMETER,
-            OpenApiParameter(
-                "limit",
-                int,
-                description=f"The latest N items, 0-{MAX_PAGE} (default {DEFAULT_PAGE}).",
-            ),
-            OpenApiParameter(
-                "before", int, description="Only items older than this cursor (`next_before`)."
-            ),
+            SessionItemsQuerySerializer,
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=SessionPageSerializer,
     )
     def get(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)
@@ -90,7 +95,7 @@ class SessionItemsView(SessionView):
     @extend_schema(
         parameters=[SESSION_ID_PARAMETER],
         request=SessionItemsAddSerializer,
-        responses={201: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        responses={201: SessionItemsAddedSerializer, **error_responses(409)},
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)
@@ -112,7 +117,7 @@ class SessionPopView(SessionView):
     route_suffix = "/pop"
 
     @extend_schema(
-        parameters=[SESSION_ID_PARAMETER], request=None, responses={200: OpenApiTypes.OBJECT}
+        parameters=[SESSION_ID_PARAMETER], request=None, responses=SessionPoppedSerializer
     )
     def post(self, request: Request, session_id: str) -> Response:
         cleaned = self.clean_session_id(session_id)

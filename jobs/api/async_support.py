@@ -12,6 +12,7 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -22,6 +23,14 @@ from tenants.models import Project
 logger = logging.getLogger("jobs")
 
 RESPOND_ASYNC = "respond-async"
+# How a ⧗ endpoint's schema offers the choice (RFC 7240 preferences; others are ignored).
+PREFER_PARAMETER = OpenApiParameter(
+    "Prefer",
+    str,
+    OpenApiParameter.HEADER,
+    description="`respond-async`: answer 202 at once with the job that does the work.",
+    examples=[OpenApiExample("async", value=RESPOND_ASYNC)],
+)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 

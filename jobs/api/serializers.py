@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobs.choices import JobStatus
 from jobs.models import Job
 
 
@@ -45,6 +45,14 @@ class JobSerializer(serializers.ModelSerializer):
     def get_progress(self, job: Job) -> dict[str, Any]:
         return {"done": job.progress_done, "total": job.progress_total}
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, job: Job) -> str | None:
         return job.error or None
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    """202 to `Prefer: respond-async`: the job to poll (also in the `Location` header)."""
+
+    job_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    url = serializers.CharField()

@@ -14,6 +14,7 @@ from jobs.choices import JobStatus
 from jobs.models import Job
 from jobs.services import cancel_job
 from tenants.api.base import ScopedViewSet
+from tenants.api.schema import error_responses
 from tenants.choices import Role
 
 
@@ -21,7 +22,7 @@ from tenants.choices import Role
     list=extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=JobStatus.values),
-            OpenApiParameter("kind", str),
+            OpenApiParameter("kind", str, description="e.g. learn, documents, import."),
         ]
     )
 )
@@ -51,7 +52,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
             queryset = queryset.filter(kind=kind)
         return queryset
 
-    @extend_schema(request=None, responses=JobSerializer)
+    @extend_schema(request=None, responses={200: JobSerializer, **error_responses(409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a pending job, or ask a running one to stop at its next checkpoint."""

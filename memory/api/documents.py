@@ -16,9 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from engramia_site.parsers import JSONParser, MultiPartParser
-from jobs.api.async_support import accepted, prefers_async
+from jobs.api.async_support import PREFER_PARAMETER, accepted, prefers_async
+from jobs.api.serializers import JobAcceptedSerializer
 from jobs.operations import validate_input
 from memory import operations
+from memory.api.serializers import DocumentSerializer
 from memory.inputs import DocumentCreateSerializer, DocumentUploadSerializer
 from memory.models import Document
 from memory.services import delete_document
@@ -31,25 +33,22 @@ class DocumentViewSet(mixins.ListModelMixin, ScopedViewSet):
     """The project's documents: add (⧗), list, delete."""
 
     queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
     parser_classes = [JSONParser, MultiPartParser]
     required_roles = {"list": Role.READER, "create": Role.EDITOR, "destroy": Role.EDITOR}
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset().order_by("-created_at", "-id"))
-        rows = [
-            {
-                "id": d.pk,
-                "name": d.name,
-                "content_type": d.content_type,
-                "size": d.size,
-                "chunk_count": d.chunk_count,
-                "created_at": d.created_at,
-            }
-            for d in page or []
-        ]
-        return self.get_paginated_response(rows)
+        return self.get_paginated_response(DocumentSerializer(page, many=True).data)
 
-    @extend_schema(request=DocumentCreateSerializer, responses={201: dict, 202: dict})
+    @extend_schema(
+        request={
+            "application/json": DocumentCreateSerializer,
+            "multipart/form-data": DocumentUploadSerializer,
+        },
+        parameters=[PREFER_PARAMETER],
+        responses={201: DocumentSerializer, 202: JobAcceptedSerializer},
+    )
     def create(self, request: Request) -> Response:
         if "file" in request.FILES:
             response = self._create_from_upload(request)

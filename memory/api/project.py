@@ -15,10 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs.api.async_support import accepted
+from jobs.api.serializers import JobAcceptedSerializer
 from jobs.operations import validate_input
 from memory.services.project_settings import update_project_settings
 from retrieval.pinned_model import UnknownEmbeddingModel, resolve_embedding_model
 from tenants.api.base import ScopedAPIView
+from tenants.api.schema import error_responses
 from tenants.api.strict import StrictSerializer
 from tenants.choices import LLMChoice, ReadPath, Role
 from tenants.models import Project, llm_model_validator
@@ -74,6 +76,12 @@ class ProjectUpdateSerializer(StrictSerializer):
         return attrs
 
 
+class ProjectReembeddingSerializer(JobAcceptedSerializer):
+    """PATCH /v1/project with a new embedding model: the re-embedding job, and the project."""
+
+    project = ProjectSerializer()
+
+
 class ProjectView(ScopedAPIView):
     """GET/PATCH /v1/project: the project this key acts on."""
 
@@ -84,7 +92,12 @@ class ProjectView(ScopedAPIView):
         return Response(ProjectSerializer(self.project).data)
 
     @extend_schema(
-        request=ProjectUpdateSerializer, responses={200: ProjectSerializer, 202: dict, 409: dict}
+        request=ProjectUpdateSerializer,
+        responses={
+            200: ProjectSerializer,
+            202: ProjectReembeddingSerializer,
+            **error_responses(409),
+        },
     )
     def patch(self, request: Request) -> Response:
         changes = validate_input(ProjectUpdateSerializer, request.data)

@@ -6,19 +6,31 @@ import dataclasses
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from jobs.api.async_support import respond
+from jobs.api.async_support import PREFER_PARAMETER, respond
+from jobs.api.serializers import JobAcceptedSerializer as JobAccepted
 from jobs.operations import Operation, validate_input
 from memory import operations
-from memory.api.serializers import PatternSerializer
+from memory.api.serializers import (
+    AgingResultSerializer,
+    EvaluationResultSerializer,
+    FeedbackSerializer,
+    LearnResultSerializer,
+    MetricsSerializer,
+    OutcomeResultSerializer,
+    PatternEvaluationSerializer,
+    PatternSerializer,
+    RecallResultSerializer,
+)
 from memory.inputs import (
     EvaluateSerializer,
     EvaluationCreateSerializer,
+    FeedbackQuerySerializer,
     LearnSerializer,
     OutcomeSerializer,
     PatternUpdateSerializer,
@@ -52,7 +64,11 @@ class LearnView(OperationView):
     operation = operations.LEARN
     required_roles = {"POST": Role.EDITOR}
 
-    @extend_schema(request=LearnSerializer, responses={201: dict, 200: dict, 202: dict})
+    @extend_schema(
+        request=LearnSerializer,
+        parameters=[PREFER_PARAMETER],
+        responses={201: LearnResultSerializer, 200: LearnResultSerializer, 202: JobAccepted},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -63,7 +79,11 @@ class EvaluateView(OperationView):
     operation = operations.EVALUATE
     required_roles = {"POST": Role.EDITOR}
 
-    @extend_schema(request=EvaluateSerializer, responses={200: dict, 202: dict, 503: dict})
+    @extend_schema(
+        request=EvaluateSerializer,
+        parameters=[PREFER_PARAMETER],
+        responses={200: EvaluationResultSerializer, 202: JobAccepted},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -74,7 +94,11 @@ class AgingView(OperationView):
     operation = operations.AGING
     required_roles = {"POST": Role.EDITOR}
 
-    @extend_schema(request=None, responses={200: dict, 202: dict})
+    @extend_schema(
+        request=None,
+        parameters=[PREFER_PARAMETER],
+        responses={200: AgingResultSerializer, 202: JobAccepted},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -96,7 +120,7 @@ class RecallView(ScopedAPIView):
 
     required_roles = {"POST": Role.READER}
 
-    @extend_schema(request=RecallSerializer, responses={200: dict})
+    @extend_schema(request=RecallSerializer, responses=RecallResultSerializer)
     def post(self, request: Request) -> Response:
         result = operations.recall(project=self.project, data=request.data)
         body: dict[str, Any] = {"matches": [_match_body(match) for match in result.matches]}
@@ -105,6 +129,19 @@ class RecallView(ScopedAPIView):
         return Response(body)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "archived", str, enum=["false", "true", "all", "0", "1"], default="false"
+            ),
+            OpenApiParameter("source", str, description="Only patterns from this source."),
+            OpenApiParameter("run_id", str, description="Only patterns of this run."),
+            OpenApiParameter("q", str, description="Text the task contains (case-insensitive)."),
+            OpenApiParameter("min_eval", float, description="Only patterns scored at least this."),
+        ]
+    )
+)
 class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     """Curation: list, show, edit, archive, delete, evaluate patterns."""
 
@@ -124,7 +161,7 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
             return queryset
         params = self.request.query_params
         errors: dict[str, list[str]] = {}
-        archived = params.get("archived", "false").lower()
+        archived = (params.get("archived") or "false").lower()
         if archived in ("false", "0"):
             queryset = queryset.live()
         elif archived in ("true", "1"):
@@ -137,7 +174,7 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
             queryset = queryset.filter(run_id=run_id)
         if q := params.get("q"):
             queryset = queryset.filter(task__icontains=q)
-        if (min_eval := params.get("min_eval")) is not None:
+        if min_eval := params.get("min_eval"):
             try:
                 queryset = queryset.filter(eval_score__gte=float(min_eval))
             except ValueError:
@@ -156,7 +193,7 @@ class PatternViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVie
         delete_pattern(pattern=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=EvaluationCreateSerializer, responses={201: dict})
+    @extend_schema(request=EvaluationCreateSerializer, responses={201: PatternEvaluationSerializer})
     @action(detail=True, methods=["post"])
     def evaluations(self, request: Request, pk: str | None = None) -> Response:
         params = validate_input(EvaluationCreateSerializer, request.data)
@@ -182,7 +219,7 @@ class OutcomeView(ScopedAPIView):
 
     required_roles = {"POST": Role.EDITOR}
 
-    @extend_schema(request=OutcomeSerializer, responses={200: dict})
+    @extend_schema(request=OutcomeSerializer, responses=OutcomeResultSerializer)
     def post(self, request: Request) -> Response:
         credited = operations.credit_outcome(
             project=self.project, actor=request.user, data=request.data
@@ -193,15 +230,15 @@ class OutcomeView(ScopedAPIView):
 class FeedbackView(ScopedAPIView):
     """GET /v1/feedback: recurring evaluator feedback, most frequent first."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[FeedbackQuerySerializer], responses=FeedbackSerializer)
     def get(self, request: Request) -> Response:
-        items = operations.feedback(project=self.project, data=request.query_params.dict())
+        items = operations.feedback(project=self.project, data=request.query_params)
         return Response({"feedback": items})
 
 
 class MetricsView(ScopedAPIView):
     """GET /v1/metrics."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=MetricsSerializer)
     def get(self, request: Request) -> Response:
         return Response(project_metrics(self.project))

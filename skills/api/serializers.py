@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from retrieval.choices import EvaluatorKind
 from skills.choices import SearchScope, ToolFormat, Visibility
 from skills.models import Skill, SkillEvaluation, SkillVersion
 from skills.schema import (
+    MAX_TAGS,
+    TAG_INPUT,
+    TAG_LIST_INPUT,
+    TOOL_NAME,
+    TOOL_NAME_RULE,
     SkillRuleError,
     check_parameters_schema,
     check_tool_name,
@@ -94,19 +102,70 @@ class SkillMatchSerializer(SkillSerializer):
         return data
 
 
+class SkillListItemSerializer(SkillSerializer):
+    """A skill as GET /v1/skills lists it: a `q` search adds `similarity` and `score` (and, with
+    `explain`, why); a plain listing has neither. It documents the list; it shapes nothing."""
+
+    similarity = serializers.FloatField(required=False, allow_null=True)
+    score = serializers.FloatField(required=False, allow_null=True)
+    explain = serializers.DictField(required=False)
+
+    class Meta(SkillSerializer.Meta):
+        fields = [*SkillSerializer.Meta.fields, "similarity", "score", "explain"]
+        read_only_fields = SkillSerializer.Meta.fields
+
+
+# Tags are checked together by normalise_tags (errors name `tags`); these say it in the schema.
+def _ecma(regex: re.Pattern[str]) -> str:
+    """A Python regex anchored with \\A...\\Z as the schema writes it (ECMA: ^...$)."""
+    return regex.pattern.replace(r"\A", "^").replace(r"\Z", "$")
+
+
+@extend_schema_field({"type": "string", "maxLength": 50, "pattern": _ecma(TAG_INPUT)})
+class TagField(serializers.CharField):
+    """One tag as sent (stripped and lower-cased before it is checked)."""
+
+
+@extend_schema_field({"type": "string", "pattern": _ecma(TAG_LIST_INPUT)})
+class TagListField(serializers.CharField):
+    """A `tags` query value: tags separated by commas."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "A JSON Schema (draft 2020-12) whose top level is an object.",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": ["object"]},
+            "properties": {
+                "type": "object",
+                "additionalProperties": {"oneOf": [{"type": "object"}, {"type": "boolean"}]},
+            },
+        },
+    }
+)
+class ToolParametersField(serializers.JSONField):
+    """A tool's parameters (check_parameters_schema decides)."""
+
+
 class SkillWriteSerializer(StrictSerializer):
     """POST /v1/skills (and, partially, PATCH /v1/skills/<id>)."""
 
-    name = serializers.CharField(max_length=64, trim_whitespace=False)
+    name = serializers.CharField(
+        max_length=64,
+        trim_whitespace=False,
+        validators=[RegexValidator(TOOL_NAME, TOOL_NAME_RULE, code="invalid_tool_name")],
+    )
     description = serializers.CharField(
         max_length=8000, required=False, allow_blank=True, default=""
     )
-    parameters = serializers.JSONField(required=False, default=empty_parameters)
+    parameters = ToolParametersField(required=False, default=empty_parameters)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50, trim_whitespace=False),
+        child=TagField(max_length=50, trim_whitespace=False),
         required=False,
         default=list,
-        max_length=64,
+        max_length=MAX_TAGS,
     )
     visibility = serializers.ChoiceField(
         choices=Visibility.choices, required=False, default=Visibility.PROJECT
@@ -127,17 +186,33 @@ class SkillWriteSerializer(StrictSerializer):
 class SkillQuerySerializer(serializers.Serializer):
     """GET /v1/skills query: q (semantic), tags, name, scope, limit, explain."""
 
-    q = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
-    name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    q = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text="Semantic search text."
+    )
+    tags = serializers.ListField(
+        child=TagListField(),
+        required=False,
+        help_text="Tags every result has (repeat the parameter, or separate with commas).",
+    )
+    name = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="Part of the name."
+    )
     scope = serializers.ChoiceField(
         choices=SearchScope.choices, required=False, default=SearchScope.ALL
     )
     limit = serializers.IntegerField(
-        min_value=1, max_value=MAX_LIMIT, required=False, default=DEFAULT_LIMIT
+        min_value=1,
+        max_value=MAX_LIMIT,
+        required=False,
+        default=DEFAULT_LIMIT,
+        help_text="Results of a `q` search (a plain listing pages with page and page_size).",
     )
-    explain = serializers.BooleanField(required=False, default=False)
-    eval_weighted = serializers.BooleanField(required=False, default=True)
+    explain = serializers.BooleanField(
+        required=False, default=False, help_text="With `q`: each result's score factor by factor."
+    )
+    eval_weighted = serializers.BooleanField(
+        required=False, default=True, help_text="With `q`: rank by evaluations too."
+    )
 
     def validate_tags(self, value: list[str]) -> list[str]:
         return _apply(normalise_tags, value)

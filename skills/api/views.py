@@ -9,7 +9,7 @@ from typing import Any, cast
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -22,6 +22,7 @@ from retrieval.embeddings import EmbeddingError
 from skills.api.serializers import (
     SkillEvaluationCreateSerializer,
     SkillEvaluationSerializer,
+    SkillListItemSerializer,
     SkillMatchSerializer,
     SkillQuerySerializer,
     SkillSerializer,
@@ -45,6 +46,7 @@ from skills.services import (
     visible_skills,
 )
 from tenants.api.base import ScopedViewSet
+from tenants.api.schema import error_responses
 from tenants.choices import Role
 
 
@@ -79,7 +81,9 @@ def service_errors() -> Iterator[None]:
 
 def _query_data(request: Request) -> dict[str, Any]:
     params = request.query_params
+    # An empty value is the parameter left out, as everywhere in the API's queries.
     data: dict[str, Any] = {key: params.get(key) for key in params if key != "tags"}
+    data = {key: value for key, value in data.items() if value}
     tags = [tag for raw in params.getlist("tags") for tag in raw.split(",") if tag.strip()]
     if tags:
         data["tags"] = tags
@@ -133,17 +137,7 @@ class SkillViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
         skill.managed = True  # type: ignore[attr-defined]
         return skill
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="Semantic search text."),
-            OpenApiParameter("tags", str, description="Comma-separated; all must match."),
-            OpenApiParameter("name", str, description="Name fragment (case-insensitive)."),
-            OpenApiParameter("scope", str, enum=["project", "tenant", "public", "all"]),
-            OpenApiParameter("limit", int, description="Results of a q search, 1-50 (10)."),
-            OpenApiParameter("explain", bool),
-        ],
-        responses=SkillMatchSerializer(many=True),
-    )
+    @extend_schema(parameters=[SkillQuerySerializer], responses=SkillListItemSerializer(many=True))
     def list(self, request: Request) -> Response:
         query = SkillQuerySerializer(data=_query_data(request))
         query.is_valid(raise_exception=True)
@@ -176,12 +170,14 @@ class SkillViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
             "matches": {match.skill.pk: match for match in matches},
             "explain": params["explain"],
         }
-        results = SkillMatchSerializer([m.skill for m in matches], many=True, context=context)
-        return Response(
-            {"count": len(matches), "next": None, "previous": None, "results": results.data}
-        )
+        # The `limit` best matches, paged like any list (one page unless page_size < limit).
+        page = self.paginate_queryset([match.skill for match in matches])  # type: ignore[arg-type]
+        results = SkillMatchSerializer(page, many=True, context=context)
+        return self.get_paginated_response(results.data)
 
-    @extend_schema(request=SkillWriteSerializer, responses={201: SkillSerializer})
+    @extend_schema(
+        request=SkillWriteSerializer, responses={201: SkillSerializer, **error_responses(409)}
+    )
     def create(self, request: Request) -> Response:
         serializer = SkillWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -193,7 +189,9 @@ class SkillViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
         body = SkillSerializer(self._owned(skill), context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=SkillWriteSerializer, responses=SkillSerializer)
+    @extend_schema(
+        request=SkillWriteSerializer, responses={200: SkillSerializer, **error_responses(409)}
+    )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         skill = self.get_object()
         serializer = SkillWriteSerializer(data=request.data, partial=True)
@@ -230,10 +228,7 @@ class SkillViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
         evaluation.skill = skill
         return Response(SkillEvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["openai", "anthropic"])],
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(parameters=[ToolQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def tool(self, request: Request, pk: str | None = None) -> Response:
         query = ToolQuerySerializer(data=request.query_params)

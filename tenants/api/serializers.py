@@ -89,3 +89,23 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     def get_transport(self, entry: AuditEntry) -> str | None:
         """How the call arrived when not through /v1 (e.g. "mcp-http", "mcp-stdio")."""
         return (entry.additional_data or {}).get("transport")
+
+
+class HealthSerializer(serializers.Serializer):
+    """GET /v1/health."""
+
+    status = serializers.CharField()
+    database = serializers.CharField()
+    pgvector = serializers.CharField()
+
+
+class IssuedKeySerializer(serializers.Serializer):
+    """A key just created or rotated: the only answers that carry its secret `api_key`."""
+
+    id = serializers.IntegerField()
+    api_key = serializers.CharField()
+    prefix = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    project = serializers.CharField(allow_null=True, help_text="tenant/project; null: tenant-wide")
+    expires_at = serializers.DateTimeField(allow_null=True)

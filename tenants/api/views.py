@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -17,10 +19,13 @@ from rest_framework.views import APIView
 
 from engramia_site.api_errors import ServiceUnavailable
 from tenants.api.base import ScopedViewSet
+from tenants.api.schema import error_responses
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEntrySerializer,
+    HealthSerializer,
+    IssuedKeySerializer,
 )
 from tenants.choices import Role
 from tenants.models import ApiKey, AuditEntry, Project
@@ -33,6 +38,8 @@ from tenants.services import (
     rotate_api_key,
 )
 
+KEY_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The key's id.")
+
 
 class HealthView(APIView):
     """GET /v1/health: database and pgvector status; no authentication."""
@@ -41,7 +48,8 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
 
-    @extend_schema(responses={200: dict})
+    # No key, no throttle: a 400 only for text no request may carry (U+0000), 503 when down.
+    @extend_schema(responses={200: HealthSerializer, **error_responses(400, 503)})
     def get(self, request: Request) -> Response:
         try:
             with connection.cursor() as cursor:
@@ -70,6 +78,10 @@ def _issued_response(issued: IssuedKey, status_code: int) -> Response:
     )
 
 
+@extend_schema_view(
+    destroy=extend_schema(parameters=[KEY_ID]),
+    rotate=extend_schema(parameters=[KEY_ID], request=None, responses=IssuedKeySerializer),
+)
 class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
     """Keys of the project (and, for tenant admins, the tenant's tenant-wide keys)."""
 
@@ -90,7 +102,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
             visible |= Q(tenant_id=self.project.tenant_id, project__isnull=True)
         return ApiKey.objects.filter(visible).select_related("user", "tenant", "project")
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: dict})
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: IssuedKeySerializer})
     def create(self, request: Request) -> Response:
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -120,9 +132,32 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         return _issued_response(issued, status.HTTP_200_OK)
 
 
+def _utc_datetime(raw: str) -> datetime | None:
+    """An ISO 8601 date-time as UTC (naive: UTC), or None when it is not one we can store."""
+    try:
+        moment = parse_datetime(raw)
+        if moment is None:
+            return None
+        # PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows: compare in UTC.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # well-formed but impossible, or past year 1..9999
+        return None
+
+
 AUDIT_ACTIONS = {label.lower(): value for value, label in AuditEntry.Action.choices}
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("action", str, enum=list(AUDIT_ACTIONS)),
+            OpenApiParameter("actor", str, description="An email, or an API key's name."),
+            OpenApiParameter("object_type", str, description="e.g. pattern, apikey, project."),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="From (inclusive)."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Until (exclusive)."),
+        ]
+    )
+)
 class AuditViewSet(mixins.ListModelMixin, ScopedViewSet):
     """GET /v1/audit: the project's audit trail (tenant-level entries for tenant admins)."""
 
@@ -151,7 +186,7 @@ class AuditViewSet(mixins.ListModelMixin, ScopedViewSet):
             queryset = queryset.filter(content_type__model=object_type.lower())
         for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
             if raw := params.get(name):
-                moment = parse_datetime(raw)
+                moment = _utc_datetime(raw)
                 if moment is None:
                     errors[name] = ["Use an ISO 8601 date-time."]
                 else:
