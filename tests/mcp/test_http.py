@@ -221,7 +221,7 @@ def test_bad_arguments_are_tool_errors_naming_the_field(asgi_server, editor):
     assert texts[0] == (
         "Invalid arguments. task: Ensure this field has no more than 20000 characters."
     )
-    assert texts[1] == "Invalid arguments. limit: A valid integer is required."
+    assert texts[1] == "Invalid arguments. limit: Expected an integer."
     assert texts[2] == "Invalid arguments. topk: Unknown field."
     assert texts[3] == "Invalid arguments. code: This field is required."
     assert texts[4].startswith("Invalid arguments. metadata.a: Contains the null character")
