@@ -32,7 +32,7 @@ DEFAULT_ROLES = {
 }
 
 
-def resolve_project(scope: KeyScope) -> Project:
+def resolve_project(scope: KeyScope, header: str = PROJECT_HEADER) -> Project:
     """The project a request acts on: the key's own, or the header's for a tenant-wide key."""
     key, named = scope.key, scope.named
     if key.project_id is not None:
@@ -42,7 +42,7 @@ def resolve_project(scope: KeyScope) -> Project:
         return key.project
     if not named:
         raise exceptions.ValidationError(
-            {PROJECT_HEADER: ["A tenant-wide key must name the project in this header."]}
+            {header: ["A tenant-wide key must name the project in this header."]}
         )
     if scope.project is None:
         raise exceptions.NotFound(f"Project {named!r} is not visible to this key.")
@@ -53,6 +53,8 @@ class ScopedViewMixin:
     """Resolve scope and role before any handler runs."""
 
     required_roles: ClassVar[dict[str, Role]] = {}
+    # The header a tenant-wide key names its project in (as the refusal names it).
+    project_header: ClassVar[str] = PROJECT_HEADER
     project: Project
     role: Role
 
@@ -69,7 +71,7 @@ class ScopedViewMixin:
         scope = getattr(key, "scope", None)
         if not isinstance(key, ApiKey) or not isinstance(scope, KeyScope):
             raise exceptions.NotAuthenticated()
-        self.project = resolve_project(scope)
+        self.project = resolve_project(scope, self.project_header)
         role = cap_by_key(key, role_from_codenames(key.user, scope.codenames))
         if role is None:
             raise exceptions.NotFound("Project not found.")

@@ -187,25 +187,28 @@ class AnthropicMessages:
         prompt_tokens = completion_tokens = 0
         try:
             events = await self._client().messages.create(**self.request(request, stream=True))
-            async for event in events:
-                kind = event.type
-                if kind == "message_start":
-                    prompt_tokens = event.message.usage.input_tokens or 0
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    blocks[event.index] = len(blocks)
-                    block = event.content_block
-                    yield assembler.add(ToolCallStarted(blocks[event.index], block.id, block.name))
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        yield assembler.add(TextDelta(delta.text))
-                    elif delta.type == "input_json_delta" and event.index in blocks:
+            async with events:  # closed even when the run stops reading
+                async for event in events:
+                    kind = event.type
+                    if kind == "message_start":
+                        prompt_tokens = event.message.usage.input_tokens or 0
+                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                        blocks[event.index] = len(blocks)
+                        block = event.content_block
                         yield assembler.add(
-                            ToolArgumentsDelta(blocks[event.index], delta.partial_json)
+                            ToolCallStarted(blocks[event.index], block.id, block.name)
                         )
-                elif kind == "message_delta":
-                    assembler.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
-                    completion_tokens = event.usage.output_tokens or 0
+                    elif kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            yield assembler.add(TextDelta(delta.text))
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            yield assembler.add(
+                                ToolArgumentsDelta(blocks[event.index], delta.partial_json)
+                            )
+                    elif kind == "message_delta":
+                        assembler.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
+                        completion_tokens = event.usage.output_tokens or 0
         except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
         assembler.usage = Usage(prompt_tokens, completion_tokens)

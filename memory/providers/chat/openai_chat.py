@@ -184,13 +184,14 @@ class OpenAIChatCompletions(OpenAIClientMixin):
             chunks = await self._client().chat.completions.create(
                 **self.request(request, stream=True)
             )
-            async for chunk in chunks:
-                if getattr(chunk, "usage", None):
-                    usage = chunk.usage
-                    assembler.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
-                for choice in chunk.choices or []:
-                    for event in _choice_events(choice, started, assembler):
-                        yield assembler.add(event)
+            async with chunks:  # closed even when the run stops reading
+                async for chunk in chunks:
+                    if getattr(chunk, "usage", None):
+                        usage = chunk.usage
+                        assembler.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+                    for choice in chunk.choices or []:
+                        for event in _choice_events(choice, started, assembler):
+                            yield assembler.add(event)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
         yield Finished(assembler.result(len(str(request.messages))))

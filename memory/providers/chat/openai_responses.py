@@ -122,24 +122,27 @@ class OpenAIResponses(OpenAIClientMixin):
         calls: dict[int, int] = {}  # output_index -> tool call index
         try:
             events = await self._client().responses.create(**self.request(request, stream=True))
-            async for event in events:
-                kind = getattr(event, "type", "")
-                if kind == "response.output_text.delta":
-                    yield assembler.add(TextDelta(event.delta))
-                elif kind == "response.output_item.added" and event.item.type == "function_call":
-                    calls[event.output_index] = len(calls)
-                    item = event.item
-                    yield assembler.add(
-                        ToolCallStarted(calls[event.output_index], item.call_id, item.name)
-                    )
-                elif kind == "response.function_call_arguments.delta":
-                    index = calls.get(event.output_index)
-                    if index is not None:
-                        yield assembler.add(ToolArgumentsDelta(index, event.delta))
-                elif kind in ("response.completed", "response.incomplete"):
-                    final = event.response
-                elif kind in ("response.failed", "error"):
-                    raise ChatError(f"{self.name}: {_failure(event)}")
+            async with events:  # closed even when the run stops reading
+                async for event in events:
+                    kind = getattr(event, "type", "")
+                    if kind == "response.output_text.delta":
+                        yield assembler.add(TextDelta(event.delta))
+                    elif (
+                        kind == "response.output_item.added" and event.item.type == "function_call"
+                    ):
+                        calls[event.output_index] = len(calls)
+                        item = event.item
+                        yield assembler.add(
+                            ToolCallStarted(calls[event.output_index], item.call_id, item.name)
+                        )
+                    elif kind == "response.function_call_arguments.delta":
+                        index = calls.get(event.output_index)
+                        if index is not None:
+                            yield assembler.add(ToolArgumentsDelta(index, event.delta))
+                    elif kind in ("response.completed", "response.incomplete"):
+                        final = event.response
+                    elif kind in ("response.failed", "error"):
+                        raise ChatError(f"{self.name}: {_failure(event)}")
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
         if final is None:
