@@ -219,9 +219,10 @@ def close_message(*, state: RunState, text: str, actor: Any, cut_short: bool = F
     now = timezone.now()
     annotations = prompt.citations(text, state.hits)
     message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
-    if cut_short:
+    cancelled = run_status(state.run.pk) == RunStatus.CANCELLING
+    if cut_short or cancelled:
         message.status = MessageStatus.INCOMPLETE
-        message.incomplete_details = {"reason": "max_tokens"}
+        message.incomplete_details = {"reason": "run_cancelled" if cancelled else "max_tokens"}
         message.incomplete_at = now
     else:
         message.status = MessageStatus.COMPLETED

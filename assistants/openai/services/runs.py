@@ -52,10 +52,11 @@ def expire_if_due(run: Run) -> Run:
     with transaction.atomic():
         locked = Run.objects.select_for_update(of=("self",)).filter(pk=run.pk).first()
         ending = _stuck(locked) if locked is not None and locked.is_active else None
-        if locked is not None and ending is not None:
-            settle(locked, ending[0], **ending[1])
-            run.status = locked.status
-    return run
+        if locked is None or ending is None:
+            return run
+        settle(locked, ending[0], **ending[1])
+    locked.thread = run.thread
+    return locked
 
 
 def _store_ids(*resources: dict[str, Any] | None) -> list[str]:

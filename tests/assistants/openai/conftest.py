@@ -61,3 +61,87 @@ def api(owner: Any) -> Callable[..., Any]:
         )
 
     return call
+
+
+@pytest.fixture
+def job_runner(transactional_db: Any) -> Iterator[None]:
+    """A thread that runs pending jobs of the API (runs, file indexing) as a worker would."""
+    import threading
+
+    from django.db import connection
+
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                if not (run_jobs() or run_jobs("assistants_index_file")):
+                    stop.wait(0.05)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=20)
+
+
+@pytest.fixture
+def sdk(asgi_server: str, owner: Any) -> Any:
+    """The official openai SDK, pointed at the live ASGI server with the owner's key."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{asgi_server}{BASE}", api_key=owner.secret, max_retries=0)
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def new_assistant(api: Callable[..., Any], **fields: Any) -> dict[str, Any]:
+    """Create an assistant through the API; its body."""
+    response = api("post", "/assistants", {"model": "gpt-test", **fields})
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def new_thread(api: Callable[..., Any], *texts: str, **fields: Any) -> dict[str, Any]:
+    """Create a thread holding user messages with these texts; its body."""
+    messages = [{"role": "user", "content": text} for text in texts]
+    response = api("post", "/threads", {"messages": messages, **fields})
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def read_events(response: Any) -> list[tuple[str, Any]]:
+    """The (event, data) pairs of a streamed answer read whole through the test client."""
+    import json
+
+    assert response["Content-Type"] == "text/event-stream", response.content
+    events = []
+    for block in b"".join(response).decode().split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = block.split("\n", 1)
+        payload = data.removeprefix("data: ")
+        events.append(
+            (name.removeprefix("event: "), payload if payload == "[DONE]" else json.loads(payload))
+        )
+    return events
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Personas get passwords; real hashing would dominate this suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
