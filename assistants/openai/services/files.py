@@ -179,12 +179,14 @@ def create_file_batch(
 @audited
 @transaction.atomic
 def cancel_file_batch(*, batch: VectorStoreFileBatch, actor: Any) -> VectorStoreFileBatch:
-    """Stop indexing a batch's files that have not started; the others finish."""
-    for member in batch.files.filter(status=FileStatus.IN_PROGRESS):
+    """Stop indexing a batch's files that have not been indexed yet (a finished batch stays)."""
+    pending = list(batch.files.filter(status=FileStatus.IN_PROGRESS))
+    for member in pending:
         member.status = FileStatus.CANCELLED
         member.save(update_fields=["status"])
-    batch.status = FileStatus.CANCELLED
-    batch.save(update_fields=["status"])
+    if pending:
+        batch.status = FileStatus.CANCELLED
+        batch.save(update_fields=["status"])
     return batch
 
 

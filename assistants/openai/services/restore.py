@@ -102,14 +102,15 @@ def _audit_restore(thread: Thread, count: int) -> None:
 
 def _tools(definition: dict[str, Any]) -> list[dict[str, Any]]:
     """The export's tools in the v2 shape; tools this API refuses are left behind."""
-    tools = []
+    tools: list[dict[str, Any]] = []
     for tool in definition.get("tools") or []:
         if not isinstance(tool, dict) or tool.get("type") not in SUPPORTED_TOOLS:
             continue
         if tool["type"] == "file_search":
             tools.append({"type": "file_search"})
             continue
-        function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        nested = tool.get("function")
+        function: dict[str, Any] = nested if isinstance(nested, dict) else tool
         tools.append(
             {
                 "type": "function",
