@@ -25,20 +25,23 @@ from tests.fakes.llm_servers import Reply
 from tests.test_leaks import _routes
 
 MARKER = "acme-private-marker"
-O = "/openai/v1"
-T = O + "/threads/{thread}"
+API = "/openai/v1"
+T = API + "/threads/{thread}"
 R = T + "/runs/{run}"
-V = O + "/vector_stores/{store}"
+V = API + "/vector_stores/{store}"
 
+A_STORE = {"file_search": {"vector_store_ids": ["{store}"]}}
+A_ATTACHMENT = {"role": "user", "content": "x", "attachments": [{"file_id": "{file}"}]}
+A_CALL = {"tool_outputs": [{"tool_call_id": "{call}", "output": "x"}]}
 ENDPOINTS = [
-    ("GET", O + "/assistants", None),
-    ("POST", O + "/assistants", {"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["{store}"]}}}),
-    ("GET", O + "/assistants/{assistant}", None),
-    ("POST", O + "/assistants/{assistant}", {"name": "pwned"}),
-    ("DELETE", O + "/assistants/{assistant}", None),
-    ("GET", O + "/threads", None),
-    ("POST", O + "/threads", {"messages": [{"role": "user", "content": "x", "attachments": [{"file_id": "{file}"}]}]}),
-    ("POST", O + "/threads/runs", {"assistant_id": "{assistant}"}),
+    ("GET", API + "/assistants", None),
+    ("POST", API + "/assistants", {"model": "m", "tool_resources": A_STORE}),
+    ("GET", API + "/assistants/{assistant}", None),
+    ("POST", API + "/assistants/{assistant}", {"name": "pwned"}),
+    ("DELETE", API + "/assistants/{assistant}", None),
+    ("GET", API + "/threads", None),
+    ("POST", API + "/threads", {"messages": [A_ATTACHMENT]}),
+    ("POST", API + "/threads/runs", {"assistant_id": "{assistant}"}),
     ("GET", T, None),
     ("POST", T, {"metadata": {"k": "pwned"}}),
     ("DELETE", T, None),
@@ -52,16 +55,16 @@ ENDPOINTS = [
     ("GET", R, None),
     ("POST", R, {"metadata": {"k": "pwned"}}),
     ("POST", R + "/cancel", None),
-    ("POST", R + "/submit_tool_outputs", {"tool_outputs": [{"tool_call_id": "{call}", "output": "x"}]}),
+    ("POST", R + "/submit_tool_outputs", A_CALL),
     ("GET", R + "/steps", None),
     ("GET", R + "/steps/{step}", None),
-    ("GET", O + "/files", None),
-    ("POST", O + "/files", None),
-    ("GET", O + "/files/{file}", None),
-    ("DELETE", O + "/files/{file}", None),
-    ("GET", O + "/files/{file}/content", None),
-    ("GET", O + "/vector_stores", None),
-    ("POST", O + "/vector_stores", {"file_ids": ["{file}"]}),
+    ("GET", API + "/files", None),
+    ("POST", API + "/files", None),
+    ("GET", API + "/files/{file}", None),
+    ("DELETE", API + "/files/{file}", None),
+    ("GET", API + "/files/{file}/content", None),
+    ("GET", API + "/vector_stores", None),
+    ("POST", API + "/vector_stores", {"file_ids": ["{file}"]}),
     ("GET", V, None),
     ("POST", V, {"name": "pwned"}),
     ("DELETE", V, None),
@@ -144,7 +147,7 @@ def _fill(value, ids):
 
 
 def _call(client, method, path, body):
-    if method == "POST" and path == O + "/files":
+    if method == "POST" and path == API + "/files":
         upload = SimpleUploadedFile("x.txt", b"outsider text")
         return client.post(path, {"file": upload, "purpose": "assistants"}, format="multipart")
     payload = "" if body is None else json.dumps(body)

@@ -77,6 +77,7 @@ class RunEngine:
         self.actor = actor
         self.streaming = streaming
         self.state: RunState | None = None
+        self.written: list[str] = []  # the open message's text so far
 
     async def events(self) -> AsyncIterator[Event]:
         """Begin the run and go round by round until it waits, ends or fails."""
@@ -172,6 +173,7 @@ class RunEngine:
             state.usage.completion_tokens + current.usage.completion_tokens,
         )
         if current.cancelled:
+            await self._keep_written("run_cancelled")
             async for event in self._end(RunStatus.CANCELLED):
                 yield event
         elif current.calls and current.finish != "length":
@@ -194,6 +196,7 @@ class RunEngine:
             if not current.text:
                 part["text"]["annotations"] = []
             current.text.append(chat_event.text)
+            self.written.append(chat_event.text)
             delta = {"id": state.message.public_id, "object": "thread.message.delta"}
             yield "thread.message.delta", {**delta, "delta": {"content": [part]}}
         elif isinstance(chat_event, ToolCallStarted):
@@ -217,6 +220,7 @@ class RunEngine:
         return "thread.run.step.delta", {**body, "delta": {"step_details": details}}
 
     async def _open_message(self) -> AsyncIterator[Event]:
+        self.written = []
         state = await in_thread(execution.open_message, state=self.state, actor=self.actor)
         assert state.message is not None and state.message_step is not None
         yield self._step_event(state.message_step, "created")
@@ -319,9 +323,21 @@ class RunEngine:
         state.request = None
         yield self._run_event(run.status)
 
+    async def _keep_written(self, reason: str) -> None:
+        """An interrupted answer: the message keeps what was written, as incomplete."""
+        if self.state is not None and self.state.message is not None:
+            await in_thread(
+                execution.close_message,
+                state=self.state,
+                text="".join(self.written),
+                actor=self.actor,
+                interrupted=reason,
+            )
+
     async def _fail(self, message: str, code: str = "server_error") -> AsyncIterator[Event]:
         state = self.state
         assert state is not None
+        await self._keep_written("run_failed")
         open_items = [item for item in (state.message, state.message_step, state.tool_step) if item]
         run = await in_thread(
             execution.finish_run,

@@ -212,22 +212,36 @@ def open_message(*, state: RunState, actor: Any) -> RunState:
 
 @audited
 @transaction.atomic
-def close_message(*, state: RunState, text: str, actor: Any, cut_short: bool = False) -> RunState:
-    """Store the message's text (with its citations) and complete its step."""
+def close_message(
+    *,
+    state: RunState,
+    text: str,
+    actor: Any,
+    cut_short: bool = False,
+    interrupted: str | None = None,
+) -> RunState:
+    """Store the message's text (with its citations) and complete its step.
+
+    interrupted ("run_cancelled", "run_failed") keeps what was written as an incomplete
+    message and leaves the step for the run's end to settle.
+    """
     message, step = state.message, state.message_step
     assert message is not None and step is not None
     now = timezone.now()
     annotations = prompt.citations(text, state.hits)
     message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
-    cancelled = run_status(state.run.pk) == RunStatus.CANCELLING
-    if cut_short or cancelled:
+    if interrupted is None and run_status(state.run.pk) == RunStatus.CANCELLING:
+        interrupted = "run_cancelled"
+    if cut_short or interrupted:
         message.status = MessageStatus.INCOMPLETE
-        message.incomplete_details = {"reason": "run_cancelled" if cancelled else "max_tokens"}
+        message.incomplete_details = {"reason": interrupted or "max_tokens"}
         message.incomplete_at = now
     else:
         message.status = MessageStatus.COMPLETED
         message.completed_at = now
     message.save()
+    if interrupted:
+        return state
     step.status = StepStatus.COMPLETED
     step.completed_at = now
     step.usage = _usage_body(state.usage)
