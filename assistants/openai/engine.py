@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 from assistants.choices import RunStatus
 from assistants.models import Message, RunStep
 from assistants.openai import prompt
-from assistants.openai.services import execution
+from assistants.openai.services import execution, steps
 from assistants.openai.services.execution import RunState
 from assistants.openai.shapes import message_shape, run_shape, step_shape
 from engramia_site.errors import DependencyUnavailable
@@ -72,23 +72,28 @@ class _Round:
 class RunEngine:
     """Executes one run; `events()` yields what happened, in OpenAI's order."""
 
-    def __init__(self, run_pk: int, *, actor: Any, streaming: bool) -> None:
+    def __init__(
+        self, run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+    ) -> None:
         self.run_pk = run_pk
         self.actor = actor
         self.streaming = streaming
         self.state: RunState | None = None
+        self.prepared = prepared  # begun already by the request that started the run
         self.written: list[str] = []  # the open message's text so far
 
     async def events(self) -> AsyncIterator[Event]:
         """Begin the run and go round by round until it waits, ends or fails."""
-        state = await in_thread(execution.begin_run, run_pk=self.run_pk, actor=self.actor)
+        state = self.prepared or await in_thread(
+            execution.begin_run, run_pk=self.run_pk, actor=self.actor
+        )
         if state is None:
             return
         self.state = state
         yield self._run_event()
         if state.request is None:
             run = await in_thread(
-                execution.finish_run,
+                steps.finish_run,
                 state=state,
                 actor=self.actor,
                 status=RunStatus.INCOMPLETE,
@@ -173,7 +178,7 @@ class RunEngine:
             state.usage.completion_tokens + current.usage.completion_tokens,
         )
         if current.cancelled:
-            await self._keep_written("run_cancelled")
+            await self._keep_written(RunStatus.CANCELLED)
             async for event in self._end(RunStatus.CANCELLED):
                 yield event
         elif current.calls and current.finish != "length":
@@ -221,22 +226,19 @@ class RunEngine:
 
     async def _open_message(self) -> AsyncIterator[Event]:
         self.written = []
-        state = await in_thread(execution.open_message, state=self.state, actor=self.actor)
+        assert self.state is not None
+        state = steps.new_message(self.state)  # stored when it ends
         assert state.message is not None and state.message_step is not None
         yield self._step_event(state.message_step, "created")
         yield self._step_event(state.message_step, "in_progress")
         yield self._message_event(state.message, "created")
         yield self._message_event(state.message, "in_progress")
 
-    async def _close_message(self, text: str, *, cut_short: bool = False) -> AsyncIterator[Event]:
+    async def _close_message(self, text: str) -> AsyncIterator[Event]:
+        """End the open message because tool calls follow it."""
         state = self.state
-        assert state is not None
-        if state.message is None:
-            async for event in self._open_message():
-                yield event
-        await in_thread(
-            execution.close_message, state=state, text=text, actor=self.actor, cut_short=cut_short
-        )
+        assert state is not None and state.message is not None
+        await in_thread(steps.close_message, state=state, text=text, actor=self.actor)
         assert state.message is not None and state.message_step is not None
         yield self._message_event(state.message)
         yield self._step_event(state.message_step)
@@ -250,14 +252,12 @@ class RunEngine:
                 yield event
             current.text = []
         if state.tool_step is None:
-            await in_thread(execution.open_tool_step, state=state, actor=self.actor)
+            steps.new_tool_step(state)  # stored with the calls
             assert state.tool_step is not None
             yield self._step_event(state.tool_step, "created")
             yield self._step_event(state.tool_step, "in_progress")
         searching = started.name == prompt.FILE_SEARCH and state.file_search is not None
-        call = _Call(
-            execution.new_call_id(), started.name, "file_search" if searching else "function"
-        )
+        call = _Call(steps.new_call_id(), started.name, "file_search" if searching else "function")
         current.calls[started.index] = call
         piece: dict[str, Any] = {"index": started.index, "id": call.id, "type": call.kind}
         if searching:
@@ -275,16 +275,14 @@ class RunEngine:
             arguments = "".join(call.arguments) or "{}"
             if call.kind == "file_search":
                 query = _query(arguments)
-                results = await in_thread(execution.file_search, state, query)
+                results = await in_thread(steps.file_search, state, query)
                 search = {"query": query, "results": results, **(state.file_search or {})}
                 details.append({"id": call.id, "type": "file_search", "file_search": search})
             else:
                 function = {"name": call.name, "arguments": arguments, "output": None}
                 details.append({"id": call.id, "type": "function", "function": function})
         step = state.tool_step
-        run = await in_thread(
-            execution.record_tool_calls, state=state, calls=details, actor=self.actor
-        )
+        run = await in_thread(steps.record_tool_calls, state=state, calls=details, actor=self.actor)
         state.request = None
         if run.status == RunStatus.REQUIRES_ACTION:
             yield self._run_event()
@@ -297,37 +295,49 @@ class RunEngine:
         await in_thread(execution.next_round, state)
 
     async def _answer(self, current: _Round) -> AsyncIterator[Event]:
-        cut_short = current.finish == "length"
-        async for event in self._close_message("".join(current.text), cut_short=cut_short):
-            yield event
-        if cut_short:
-            async for event in self._end(RunStatus.INCOMPLETE, "max_completion_tokens"):
+        """Store the answer and end the run in one transaction, then tell what happened."""
+        state = self.state
+        assert state is not None
+        if state.message is None:  # the model said nothing at all: an empty message
+            async for event in self._open_message():
                 yield event
-        else:
-            async for event in self._end(RunStatus.COMPLETED):
-                yield event
+        message, step = state.message, state.message_step
+        assert message is not None and step is not None
+        run = await in_thread(
+            steps.complete_answer,
+            state=state,
+            text="".join(current.text),
+            cut_short=current.finish == "length",
+            actor=self.actor,
+        )
+        yield self._message_event(message)
+        yield self._step_event(step)
+        state.message = state.message_step = state.request = None
+        yield self._run_event(run.status)
 
-    async def _end(self, status: RunStatus, reason: str | None = None) -> AsyncIterator[Event]:
+    async def _end(
+        self, status: RunStatus, *, last_error: dict[str, Any] | None = None
+    ) -> AsyncIterator[Event]:
+        """End the run without an answer; the steps and message it had open end with it."""
         state = self.state
         assert state is not None
         open_items = [item for item in (state.message, state.message_step, state.tool_step) if item]
         run = await in_thread(
-            execution.finish_run,
-            state=state,
-            actor=self.actor,
-            status=status,
-            incomplete_reason=reason,
+            steps.finish_run, state=state, actor=self.actor, status=status, last_error=last_error
         )
-        for event in await in_thread(self._refreshed, open_items):
-            yield event
-        state.request = None
+        for item in open_items:
+            if isinstance(item, Message):
+                yield self._message_event(item)
+            else:
+                yield self._step_event(item)
+        state.message = state.message_step = state.tool_step = state.request = None
         yield self._run_event(run.status)
 
-    async def _keep_written(self, reason: str) -> None:
+    async def _keep_written(self, reason: RunStatus) -> None:
         """An interrupted answer: the message keeps what was written, as incomplete."""
         if self.state is not None and self.state.message is not None:
             await in_thread(
-                execution.close_message,
+                steps.close_message,
                 state=self.state,
                 text="".join(self.written),
                 actor=self.actor,
@@ -335,32 +345,11 @@ class RunEngine:
             )
 
     async def _fail(self, message: str, code: str = "server_error") -> AsyncIterator[Event]:
-        state = self.state
-        assert state is not None
-        await self._keep_written("run_failed")
-        open_items = [item for item in (state.message, state.message_step, state.tool_step) if item]
-        run = await in_thread(
-            execution.finish_run,
-            state=state,
-            actor=self.actor,
-            status=RunStatus.FAILED,
-            last_error={"code": code, "message": message},
-        )
-        for event in await in_thread(self._refreshed, open_items):
+        await self._keep_written(RunStatus.FAILED)
+        async for event in self._end(
+            RunStatus.FAILED, last_error={"code": code, "message": message}
+        ):
             yield event
-        state.request = None
-        yield self._run_event(run.status)
-
-    def _refreshed(self, items: list[Any]) -> list[Event]:
-        """The final events of the steps and message a run left open when it ended."""
-        events = []
-        for item in items:
-            item.refresh_from_db()
-            if isinstance(item, Message):
-                events.append(self._message_event(item))
-            else:
-                events.append(self._step_event(item))
-        return events
 
 
 def _query(arguments: str) -> str:
@@ -375,7 +364,10 @@ def _error_code(exc: DependencyUnavailable) -> str:
     return "rate_limit_exceeded" if "HTTP 429" in str(exc) else "server_error"
 
 
-async def execute_run(run_pk: int, *, actor: Any, streaming: bool) -> AsyncIterator[Event]:
+async def execute_run(
+    run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+) -> AsyncIterator[Event]:
     """The events of executing a run (see RunEngine)."""
-    async for event in RunEngine(run_pk, actor=actor, streaming=streaming).events():
+    engine = RunEngine(run_pk, actor=actor, streaming=streaming, prepared=prepared)
+    async for event in engine.events():
         yield event

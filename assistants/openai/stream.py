@@ -17,6 +17,7 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 
 from assistants.openai.engine import Event, execute_run, in_thread
+from assistants.openai.services.execution import RunState
 from assistants.openai.services.runs import hand_over
 from engramia_site.openai_errors import openai_error
 from engramia_site.request_context import ActingContext, current_context, resumed
@@ -38,7 +39,11 @@ def _release_connection() -> None:
 
 
 async def run_events(
-    prelude: list[Event], run_pk: int, actor: Any, context: ActingContext | None
+    prelude: list[Event],
+    run_pk: int,
+    actor: Any,
+    context: ActingContext | None,
+    prepared: RunState | None = None,
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE bytes: what the view already did, then the execution, then done."""
     finished = False
@@ -46,7 +51,8 @@ async def run_events(
         try:
             for name, data in prelude:
                 yield encode(name, data)
-            async for name, data in execute_run(run_pk, actor=actor, streaming=True):
+            events = execute_run(run_pk, actor=actor, streaming=True, prepared=prepared)
+            async for name, data in events:
                 yield encode(name, data)
             finished = True
             yield DONE
@@ -62,11 +68,11 @@ async def run_events(
             await in_thread(_release_connection)
 
 
-def stream_response(prelude: list[Event], run_pk: int, actor: Any) -> StreamingHttpResponse:
-    """The streamed answer of a run-creating request."""
-    response = StreamingHttpResponse(
-        run_events(prelude, run_pk, actor, current_context()), content_type="text/event-stream"
-    )
+def stream_response(run: Any, prelude: list[Event], actor: Any) -> StreamingHttpResponse:
+    """The streamed answer of a request that started (or resumed) a run, prepared by it."""
+    prepared = getattr(run, "prepared", None)
+    events = run_events(prelude, run.pk, actor, current_context(), prepared)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must pass events on as they come
     return response

@@ -41,6 +41,7 @@ class RecordedRequest:
     body: Any
     received_at: float
     answered_at: float | None = None
+    first_token_at: float | None = None  # a streamed answer's first piece of text
 
     @property
     def json(self) -> dict[str, Any]:
@@ -98,6 +99,13 @@ class Reply:
 ReplySpec = Reply | str | Callable[[RecordedRequest], "Reply | str"]
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per request, and a listen backlog for many concurrent streams (default: 5)."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 class FakeLLMServer:
     """A scriptable HTTP server on 127.0.0.1 speaking the three vendor wire formats.
 
@@ -112,8 +120,7 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((LOOPBACK, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -263,11 +270,14 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 for name, data in stream_events(request.path, answer, request.json):
                     text = data if isinstance(data, str) else json.dumps(data)
-                    if isinstance(data, dict) and _is_text_event(data):
+                    text_event = isinstance(data, dict) and _is_text_event(data)
+                    if text_event:
                         fake._wait(reply.token_delay)
                     head = f"event: {name}\n" if name else ""
                     self.wfile.write(f"{head}data: {text}\n\n".encode())
                     self.wfile.flush()
+                    if text_event and request.first_token_at is None:
+                        request.first_token_at = time.monotonic()
             except OSError:
                 pass  # the client went away mid-stream
             finally:
@@ -349,3 +359,22 @@ def iter_texts(requests: Iterable[RecordedRequest]) -> Iterator[str]:
         for message in body.get("messages", []):
             if isinstance(message.get("content"), str):
                 yield message["content"]
+
+
+def main() -> None:
+    """Serve a fake on 127.0.0.1 until killed (benchmarks run it as a process of its own)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="A loopback fake LLM (every vendor format).")
+    parser.add_argument("--tokens", type=int, default=20, help="words in every answer")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds before each")
+    args = parser.parse_args()
+    text = " ".join(f"word{number}" for number in range(args.tokens))
+    with FakeLLMServer(default=Reply(text=text, token_delay=args.token_delay)) as fake:
+        print(fake.openai_base_url, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or kills us)
+
+
+if __name__ == "__main__":
+    main()

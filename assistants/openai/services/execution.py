@@ -1,9 +1,9 @@
-"""The database side of executing a run: every state change the run engine makes.
+"""The database side of starting a run: its state, the model call it makes, recalled memory.
 
-Each function is one short transaction on the run's row, locked, and checks the state it
-expects: a run cancelled or expired meanwhile is finalized as such, never overwritten. The
-engine (assistants.openai.engine) calls these between model calls and never holds a
-transaction open while the model answers.
+Each write is one short transaction on the run's row, locked, checking the state it expects;
+the engine (assistants.openai.engine) calls these between model calls and never holds a
+transaction open while the model answers. What a run writes as it goes is in
+assistants.openai.services.steps.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from assistants.choices import MessageStatus, RunStatus, StepStatus, StepType
 from assistants.models import Message, Run, RunStep
-from assistants.openai import ids, prompt
-from assistants.openai.services.files import search_stores
+from assistants.openai import prompt
+from assistants.openai.services.lifecycle import locked_run, settle, stamp
 from engramia_site.errors import DependencyUnavailable
 from engramia_site.request_context import audited
 from memory.providers.chat import ChatRequest, Usage
@@ -48,29 +48,6 @@ class RunState:
     tool_step: RunStep | None = None
 
 
-def _locked(run_pk: int) -> Run | None:
-    return (
-        Run.objects.select_for_update(of=("self",))
-        .select_related("thread", "project")
-        .filter(pk=run_pk)
-        .first()
-    )
-
-
-def _now_fields(run: Run, status: RunStatus) -> list[str]:
-    now = timezone.now()
-    run.status = status
-    stamp = {
-        RunStatus.CANCELLED: "cancelled_at",
-        RunStatus.FAILED: "failed_at",
-        RunStatus.COMPLETED: "completed_at",
-    }.get(status)
-    if stamp:
-        setattr(run, stamp, now)
-        return ["status", stamp]
-    return ["status"]
-
-
 @audited
 @transaction.atomic
 def begin_run(*, run_pk: int, actor: Any) -> RunState | None:
@@ -79,23 +56,35 @@ def begin_run(*, run_pk: int, actor: Any) -> RunState | None:
     A run found in progress was interrupted (its worker died, its client left): what that
     attempt left unfinished is dropped and the round starts again.
     """
-    run = _locked(run_pk)
+    run = locked_run(run_pk)
     if run is None or run.status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
         if run is not None and run.status == RunStatus.CANCELLING:
             settle(run, RunStatus.CANCELLED)
         return None
+    # A run never started has no steps or messages of its own: nothing more to read.
+    fresh = run.started_at is None
     if run.status == RunStatus.IN_PROGRESS:
         _drop_unfinished(run)
-    fields = _now_fields(run, RunStatus.IN_PROGRESS)
+    state = prepare(run, fresh=fresh)
+    fields = stamp(run, RunStatus.IN_PROGRESS)
     run.started_at = run.started_at or timezone.now()
-    run.save(update_fields=[*fields, "started_at"])
+    run.save(update_fields=[*fields, "started_at", "recalled_pattern_ids"])
+    return state
+
+
+def prepare(run: Run, *, fresh: bool) -> RunState:
+    """A run's state and first model call, read with its thread (the caller holds its row).
+
+    A streamed run is prepared in the request that starts it, in the same transaction: its
+    stream then goes straight to the model.
+    """
     state = RunState(run=run, thread_id=run.thread.public_id)
     state.file_search = prompt.file_search_options(run.tools or [])
     state.store_ids = list(
         ((run.tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or []
     )
-    state.hits = _earlier_hits(run)
-    return _with_request(state)
+    state.hits = [] if fresh else _earlier_hits(run)
+    return _with_request(state, own_items=not fresh)
 
 
 def next_round(state: RunState) -> RunState:
@@ -118,7 +107,7 @@ def _earlier_hits(run: Run) -> list[dict[str, Any]]:
     return hits
 
 
-def _with_request(state: RunState) -> RunState:
+def _with_request(state: RunState, *, own_items: bool = True) -> RunState:
     """The run's next model call: its thread, its own rounds so far, recalled memory.
 
     state.request stays None when not even the last message fits max_prompt_tokens.
@@ -130,16 +119,16 @@ def _with_request(state: RunState) -> RunState:
         .filter(created_at__lte=run.created_at)
         .order_by("created_at", "id")
     )
-    own: list[Any] = list(Message.objects.filter(run=run, status=MessageStatus.COMPLETED))
-    own += list(
-        RunStep.objects.filter(run=run, type=StepType.TOOL_CALLS, status=StepStatus.COMPLETED)
-    )
-    own.sort(key=lambda item: (item.created_at, item.pk))
+    own: list[Any] = []
+    if own_items:
+        own += list(Message.objects.filter(run=run, status=MessageStatus.COMPLETED))
+        own += list(
+            RunStep.objects.filter(run=run, type=StepType.TOOL_CALLS, status=StepStatus.COMPLETED)
+        )
+        own.sort(key=lambda item: (item.created_at, item.pk))
     if state.recalled is None:
         state.recalled = _recall(run, thread_messages)
-        if state.recalled:
-            run.recalled_pattern_ids = [item.pattern_id for item in state.recalled]
-            run.save(update_fields=["recalled_pattern_ids"])
+        run.recalled_pattern_ids = [item.pattern_id for item in state.recalled]
     recalled = state.recalled
     searchable = state.file_search is not None
     system = prompt.system_text(run, recalled, file_search=searchable)
@@ -178,246 +167,6 @@ def _recall(run: Run, messages: list[Message]) -> list[prompt.Recalled]:
         prompt.Recalled(match.pattern_id, match.task, match.code, match.score)
         for match in result.matches
     ]
-
-
-@audited
-@transaction.atomic
-def open_message(*, state: RunState, actor: Any) -> RunState:
-    """The message_creation step and the (empty, in progress) message it writes."""
-    run = state.run
-    message = Message.objects.create(
-        project_id=run.project_id,
-        thread_id=run.thread_id,
-        public_id=ids.new_id(ids.MESSAGE),
-        role="assistant",
-        content=[],
-        status=MessageStatus.IN_PROGRESS,
-        assistant_ref=run.assistant_ref,
-        run=run,
-        run_ref=run.public_id,
-    )
-    state.message = message
-    state.message_step = RunStep.objects.create(
-        project_id=run.project_id,
-        run=run,
-        public_id=ids.new_id(ids.STEP),
-        type=StepType.MESSAGE_CREATION,
-        step_details={
-            "type": "message_creation",
-            "message_creation": {"message_id": message.public_id},
-        },
-    )
-    return state
-
-
-@audited
-@transaction.atomic
-def close_message(
-    *,
-    state: RunState,
-    text: str,
-    actor: Any,
-    cut_short: bool = False,
-    interrupted: str | None = None,
-) -> RunState:
-    """Store the message's text (with its citations) and complete its step.
-
-    interrupted ("run_cancelled", "run_failed") keeps what was written as an incomplete
-    message and leaves the step for the run's end to settle.
-    """
-    message, step = state.message, state.message_step
-    assert message is not None and step is not None
-    now = timezone.now()
-    annotations = prompt.citations(text, state.hits)
-    message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
-    if interrupted is None and run_status(state.run.pk) == RunStatus.CANCELLING:
-        interrupted = "run_cancelled"
-    if cut_short or interrupted:
-        message.status = MessageStatus.INCOMPLETE
-        message.incomplete_details = {"reason": interrupted or "max_tokens"}
-        message.incomplete_at = now
-    else:
-        message.status = MessageStatus.COMPLETED
-        message.completed_at = now
-    message.save()
-    if interrupted:
-        return state
-    step.status = StepStatus.COMPLETED
-    step.completed_at = now
-    step.usage = _usage_body(state.usage)
-    step.save()
-    return state
-
-
-@audited
-@transaction.atomic
-def open_tool_step(*, state: RunState, actor: Any) -> RunState:
-    """The tool_calls step the model's calls go in."""
-    run = state.run
-    state.tool_step = RunStep.objects.create(
-        project_id=run.project_id,
-        run=run,
-        public_id=ids.new_id(ids.STEP),
-        type=StepType.TOOL_CALLS,
-        step_details={"type": "tool_calls", "tool_calls": []},
-    )
-    return state
-
-
-def new_call_id() -> str:
-    """A tool call id as the Assistants API gives them."""
-    return ids.new_id(ids.CALL)
-
-
-def file_search(state: RunState, query: str) -> list[dict[str, Any]]:
-    """Search the run's vector stores; each result numbered for citation (read-only)."""
-    options = state.file_search or {}
-    ranking = options.get("ranking_options") or {}
-    found = search_stores(
-        state.run.project,
-        state.store_ids,
-        query,
-        limit=int(options.get("max_num_results") or 20),
-        threshold=float(ranking.get("score_threshold") or 0.0),
-    )
-    start = len(state.hits)
-    results = [
-        {
-            "index": start + number,
-            "file_id": hit.file_id,
-            "file_name": hit.filename,
-            "score": hit.score,
-            "content": [{"type": "text", "text": hit.text}],
-        }
-        for number, hit in enumerate(found)
-    ]
-    state.hits.extend(results)
-    return results
-
-
-@audited
-@transaction.atomic
-def record_tool_calls(*, state: RunState, calls: list[dict[str, Any]], actor: Any) -> Run:
-    """Store the model's tool calls; function calls await the client (requires_action).
-
-    calls are step_details entries: file_search ones carry their results already.
-    """
-    step, run = state.tool_step, _locked(state.run.pk)
-    assert step is not None and run is not None
-    step.step_details = {"type": "tool_calls", "tool_calls": calls}
-    pending = [call for call in calls if call["type"] == "function"]
-    if run.status == RunStatus.CANCELLING:
-        step.status = StepStatus.CANCELLED
-        step.cancelled_at = timezone.now()
-        step.save()
-        settle(run, RunStatus.CANCELLED)
-        return run
-    if not pending:
-        step.status = StepStatus.COMPLETED
-        step.completed_at = timezone.now()
-        step.usage = _usage_body(state.usage)
-        step.save()
-        return run
-    step.save()
-    run.required_action = {
-        "type": "submit_tool_outputs",
-        "submit_tool_outputs": {
-            "tool_calls": [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {
-                        "name": call["function"]["name"],
-                        "arguments": call["function"]["arguments"],
-                    },
-                }
-                for call in pending
-            ]
-        },
-    }
-    run.expires_at = timezone.now() + RUN_TTL
-    fields = _now_fields(run, RunStatus.REQUIRES_ACTION)
-    run.usage = _usage_body(state.usage, run.usage)
-    run.save(update_fields=[*fields, "required_action", "expires_at", "usage"])
-    state.run = run
-    return run
-
-
-def _usage_body(usage: Usage, earlier: dict[str, Any] | None = None) -> dict[str, int]:
-    earlier = earlier or {}
-    prompt_tokens = usage.prompt_tokens + int(earlier.get("prompt_tokens", 0))
-    completion = usage.completion_tokens + int(earlier.get("completion_tokens", 0))
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion,
-        "total_tokens": prompt_tokens + completion,
-    }
-
-
-def settle(run: Run, status: RunStatus, **values: Any) -> None:
-    """Finalize a locked run (and the steps and messages it left open)."""
-    now = timezone.now()
-    for name, value in values.items():
-        setattr(run, name, value)
-    fields = _now_fields(run, status)
-    run.required_action = None
-    run.save(update_fields=[*fields, "required_action", *values])
-    step_status = {
-        RunStatus.CANCELLED: StepStatus.CANCELLED,
-        RunStatus.EXPIRED: StepStatus.EXPIRED,
-    }.get(status, StepStatus.FAILED)
-    for step in RunStep.objects.filter(run=run, status=StepStatus.IN_PROGRESS):
-        step.status = step_status
-        if step_status == StepStatus.CANCELLED:
-            step.cancelled_at = now
-        else:
-            step.failed_at = now
-        step.last_error = values.get("last_error") if step_status == StepStatus.FAILED else None
-        step.save()
-    for message in Message.objects.filter(run=run, status=MessageStatus.IN_PROGRESS):
-        message.status = MessageStatus.INCOMPLETE
-        message.incomplete_at = now
-        message.incomplete_details = {"reason": "run_" + str(status)}
-        message.save()
-
-
-@audited
-@transaction.atomic
-def finish_run(
-    *,
-    state: RunState,
-    actor: Any,
-    status: RunStatus = RunStatus.COMPLETED,
-    last_error: dict[str, Any] | None = None,
-    incomplete_reason: str | None = None,
-) -> Run:
-    """End the run (as cancelled instead, when cancellation was asked for meanwhile).
-
-    A streamed run that completes queues the job that learns it: the stream has ended by then,
-    and a worker does the learning and the judging.
-    """
-    run = _locked(state.run.pk)
-    assert run is not None
-    if run.status not in (RunStatus.IN_PROGRESS, RunStatus.CANCELLING):
-        state.run = run
-        return run  # finished elsewhere (expired, or a second attempt got there first)
-    if run.status == RunStatus.CANCELLING:
-        status = RunStatus.CANCELLED
-    values: dict[str, Any] = {"usage": _usage_body(state.usage, run.usage)}
-    if status == RunStatus.FAILED:
-        values["last_error"] = last_error
-    if status == RunStatus.INCOMPLETE:
-        values["incomplete_details"] = {"reason": incomplete_reason}
-    settle(run, status, **values)
-    if status == RunStatus.COMPLETED and run.streamed and run.job_id is None:
-        from jobs.services import submit_job
-
-        run.job = submit_job(
-            project=run.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor
-        )
-        run.save(update_fields=["job"])
-    state.run = run
-    return run
 
 
 def run_status(run_pk: int) -> str | None:

@@ -38,6 +38,7 @@ def find(
 ) -> Row:
     """The project's object with this id (narrowed by scope, e.g. thread=...), or NotFound."""
     queryset = model._default_manager.filter(project_id=project.pk, public_id=public_id, **scope)
+    queryset = queryset.select_related("project")  # audit entries name the project's tenant
     if lock:
         queryset = queryset.select_for_update(of=("self",))
     row = queryset.first()

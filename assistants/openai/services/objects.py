@@ -196,7 +196,7 @@ def add_message(
             thread=thread, file_ids=[a["file_id"] for a in attachments], actor=actor, field=prefix
         )
     return Message.objects.create(
-        project_id=thread.project_id,
+        project=thread.project,
         thread=thread,
         public_id=values.get("public_id") or ids.new_id(ids.MESSAGE),
         created_at=values.get("created_at") or timezone.now(),

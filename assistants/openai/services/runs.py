@@ -16,7 +16,8 @@ from django.utils import timezone
 from assistants.choices import RunStatus, StepStatus, StepType
 from assistants.models import Assistant, Run, RunStep, Thread
 from assistants.openai import ids
-from assistants.openai.services.execution import RUN_KIND, RUN_TTL, settle
+from assistants.openai.services.execution import RUN_KIND, RUN_TTL, prepare
+from assistants.openai.services.lifecycle import settle
 from assistants.openai.services.lookup import active_run, find
 from assistants.openai.services.objects import add_message, create_thread, resolve_resources
 from engramia_site.errors import InvalidInput
@@ -117,21 +118,29 @@ def _refuse_if_locked(thread: Thread) -> None:
 @audited
 @transaction.atomic
 def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: Any) -> Run:
-    """Queue a run of an assistant on a thread (a job executes it unless it is streamed)."""
+    """Queue a run of an assistant on a thread (a job executes it unless it is streamed).
+
+    A streamed run starts at once: it is stored in progress and prepared (`run.prepared`, its
+    thread read and memory recalled) in this transaction, and its stream calls the model.
+    """
     _refuse_if_locked(thread)
     assistant = find(Assistant, thread.project, values["assistant_id"])
     for index, message in enumerate(values.get("additional_messages") or []):
         add_message(
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
+    now = timezone.now()
     run = Run.objects.create(
-        project_id=thread.project_id,
+        project=thread.project,
         thread=thread,
         assistant=assistant,
         assistant_ref=assistant.public_id,
         public_id=ids.new_id(ids.RUN),
         streamed=stream,
-        expires_at=timezone.now() + RUN_TTL,
+        status=RunStatus.IN_PROGRESS if stream else RunStatus.QUEUED,
+        started_at=now if stream else None,
+        created_at=now,
+        expires_at=now + RUN_TTL,
         tool_resources={
             "file_search": {
                 "vector_store_ids": _store_ids(assistant.tool_resources, thread.tool_resources)
@@ -139,12 +148,22 @@ def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: A
         },
         **_run_values(assistant, values),
     )
-    if not stream:
+    if stream:
+        _prepare(run, fresh=True)
+    else:
         run.job = submit_job(
             project=thread.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor
         )
         run.save(update_fields=["job"])
     return run
+
+
+def _prepare(run: Run, *, fresh: bool) -> None:
+    """Prepare a streamed run's model call now (see create_run)."""
+    state = prepare(run, fresh=fresh)
+    # Bookkeeping kept out of the audit log (like usage): no audited save for it.
+    Run.objects.filter(pk=run.pk).update(recalled_pattern_ids=run.recalled_pattern_ids)
+    run.prepared = state  # type: ignore[attr-defined]
 
 
 @audited
@@ -230,7 +249,7 @@ def submit_tool_outputs(
     Returns the run and the tool step the outputs completed.
     """
     expire_if_due(run)
-    locked = Run.objects.select_for_update(of=("self",)).get(pk=run.pk)
+    locked = Run.objects.select_for_update(of=("self",)).select_related("project").get(pk=run.pk)
     if locked.status != RunStatus.REQUIRES_ACTION:
         raise InvalidInput(f'Runs in status "{locked.status}" do not accept tool outputs.')
     given = _check_outputs(locked, outputs)
@@ -243,13 +262,17 @@ def submit_tool_outputs(
     step.status = StepStatus.COMPLETED
     step.completed_at = timezone.now()
     step.save()
-    locked.status = RunStatus.QUEUED
+    # Streamed, the run goes on in this request (prepared now); otherwise a job resumes it.
+    locked.status = RunStatus.IN_PROGRESS if stream else RunStatus.QUEUED
     locked.required_action = None
     locked.streamed = stream
     locked.expires_at = timezone.now() + RUN_TTL
-    locked.job = None  # the job that asked for the outputs is done; a new one resumes the run
+    locked.job = None  # the job that asked for the outputs is done
     locked.save(update_fields=["status", "required_action", "streamed", "expires_at", "job"])
-    if not stream:
+    if stream:
+        locked.thread = run.thread
+        _prepare(locked, fresh=False)
+    else:
         locked.job = submit_job(
             project=locked.project, kind=RUN_KIND, params={"run": locked.pk}, actor=actor
         )

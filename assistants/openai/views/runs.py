@@ -36,6 +36,15 @@ POLL_AFTER_MS = 200
 RESULTS_INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
 
 
+def queued(run: Run, thread_id: str | None = None, *, fresh: bool = True) -> dict[str, Any]:
+    """A streamed run as its first events show it: queued (it is in progress by then)."""
+    shape = run_shape(run, thread_id)
+    shape["status"] = "queued"
+    if fresh:
+        shape["started_at"] = None
+    return shape
+
+
 def run_response(run: Run) -> Response:
     """A run, with the poll hint while it is still being executed."""
     response = Response(run_shape(run))
@@ -66,9 +75,9 @@ class RunListView(OpenAIView):
         stream = bool(values.get("stream"))
         run = create_run(thread=thread, values=values, stream=stream, actor=request.user)
         if stream:
-            shape = run_shape(run, thread.public_id)
+            shape = queued(run, thread.public_id)
             prelude = [("thread.run.created", shape), ("thread.run.queued", shape)]
-            return stream_response(prelude, run.pk, request.user)
+            return stream_response(run, prelude, request.user)
         return run_response(run)
 
 
@@ -82,13 +91,13 @@ class ThreadAndRunView(OpenAIView):
             project=self.project, values=values, stream=stream, actor=request.user
         )
         if stream:
-            shape = run_shape(run)
+            shape = queued(run)
             prelude = [
                 ("thread.created", thread_shape(run.thread)),
                 ("thread.run.created", shape),
                 ("thread.run.queued", shape),
             ]
-            return stream_response(prelude, run.pk, request.user)
+            return stream_response(run, prelude, request.user)
         return run_response(run)
 
 
@@ -131,9 +140,9 @@ class SubmitToolOutputsView(OpenAIView):
         if stream:
             prelude = [
                 ("thread.run.step.completed", step_shape(step, run, thread.public_id)),
-                ("thread.run.queued", run_shape(run, thread.public_id)),
+                ("thread.run.queued", queued(run, thread.public_id, fresh=False)),
             ]
-            return stream_response(prelude, run.pk, request.user)
+            return stream_response(run, prelude, request.user)
         return run_response(run)
 
 
