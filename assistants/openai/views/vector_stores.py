@@ -176,7 +176,11 @@ class VectorStoreFileDetailView(OpenAIView):
         return member
 
     def get(self, request: Request, store_id: str, file_id: str) -> Response:
-        return Response(vector_store_file_shape(self._member(store_id, file_id)))
+        member = self._member(store_id, file_id)
+        response = Response(vector_store_file_shape(member))
+        if member.status == FileStatus.IN_PROGRESS:
+            response["openai-poll-after-ms"] = "500"  # the SDK's *_and_poll helpers follow it
+        return response
 
     def delete(self, request: Request, store_id: str, file_id: str) -> Response:
         remove_file_from_store(member=self._member(store_id, file_id), actor=request.user)

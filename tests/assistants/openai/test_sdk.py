@@ -201,6 +201,10 @@ def test_file_search_answers_with_file_citations(sdk, llm, job_runner, tmp_path)
     file = sdk.files.create(file=path.open("rb"), purpose="assistants")
     store = sdk.vector_stores.create(name="Policies", file_ids=[file.id])
     assert store.file_counts.completed == 1
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Shipping is free within the EU.")
+    added = sdk.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=notes.open("rb"))
+    assert added.status == "completed" and added.vector_store_id == store.id
     assistant = sdk.beta.assistants.create(
         model="gpt-test",
         tools=[{"type": "file_search"}],
