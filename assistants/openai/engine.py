@@ -102,7 +102,7 @@ class RunEngine:
             yield self._run_event(run.status)
             return
         try:
-            provider = await in_thread(self._provider)
+            provider = self._provider()  # no database: the project is loaded already
             for _ in range(MAX_ROUNDS):
                 async for event in self._round(provider):
                     yield event

@@ -113,12 +113,12 @@ def _with_request(state: RunState, *, own_items: bool = True) -> RunState:
     state.request stays None when not even the last message fits max_prompt_tokens.
     """
     run = state.run
-    thread_messages = list(
-        Message.objects.filter(thread_id=run.thread_id, status=MessageStatus.COMPLETED)
-        .exclude(run=run)
-        .filter(created_at__lte=run.created_at)
-        .order_by("created_at", "id")
+    earlier = Message.objects.filter(
+        thread_id=run.thread_id, status=MessageStatus.COMPLETED, created_at__lte=run.created_at
     )
+    if run.pk is not None:  # a run prepared before it is stored has no messages yet
+        earlier = earlier.exclude(run_id=run.pk)
+    thread_messages = list(earlier.order_by("created_at", "id"))
     own: list[Any] = []
     if own_items:
         own += list(Message.objects.filter(run=run, status=MessageStatus.COMPLETED))

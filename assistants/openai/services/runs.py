@@ -130,7 +130,7 @@ def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: A
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
     now = timezone.now()
-    run = Run.objects.create(
+    run = Run(
         project=thread.project,
         thread=thread,
         assistant=assistant,
@@ -148,13 +148,14 @@ def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: A
         },
         **_run_values(assistant, values),
     )
-    if stream:
-        _prepare(run, fresh=True)
-    else:
-        run.job = submit_job(
-            project=thread.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor
-        )
-        run.save(update_fields=["job"])
+    if stream:  # prepared first, so the run is stored once, with what it recalled
+        run.thread = thread
+        run.prepared = prepare(run, fresh=True)  # type: ignore[attr-defined]
+        run.save()
+        return run
+    run.save()
+    run.job = submit_job(project=thread.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor)
+    run.save(update_fields=["job"])
     return run
 
 
