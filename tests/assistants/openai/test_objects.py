@@ -39,6 +39,33 @@ def test_an_assistant_is_created_read_changed_and_deleted_in_openais_shape(api):
     assert api("get", f"/assistants/{created['id']}").status_code == 404
 
 
+def test_every_assistant_field_round_trips(api):
+    store = api("post", "/vector_stores", {"name": "docs"}).json()
+    fields = {
+        "name": "Support",
+        "description": "Answers tickets",
+        "instructions": "Be kind.",
+        "tools": [WEATHER_TOOL, {"type": "file_search"}],
+        "tool_resources": {"file_search": {"vector_store_ids": [store["id"]]}},
+        "metadata": {"team": "a"},
+        "temperature": 0.3,
+        "top_p": 0.8,
+        "response_format": {"type": "json_object"},
+        "reasoning_effort": "medium",
+    }
+    created = new_assistant(api, **fields)
+    read = api("get", f"/assistants/{created['id']}").json()
+    for body in (created, read):
+        assert {name: body[name] for name in fields if name != "tools"} == {
+            name: value for name, value in fields.items() if name != "tools"
+        }
+        assert [tool["type"] for tool in body["tools"]] == ["function", "file_search"]
+    changed = api(
+        "post", f"/assistants/{created['id']}", {"description": None, "reasoning_effort": "high"}
+    ).json()
+    assert (changed["description"], changed["reasoning_effort"]) == (None, "high")
+
+
 def test_an_assistants_function_tools_join_the_skill_registry(api, owner):
     from skills.models import Skill
 

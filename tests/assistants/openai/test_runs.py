@@ -134,6 +134,10 @@ def test_function_calls_wait_for_every_output_then_the_run_continues(api, llm):
         c["function"]["output"] for c in steps.json()["data"][0]["step_details"]["tool_calls"]
     ]
     assert outputs_seen == ["rain", "sun"]
+    first = steps.json()["data"][0]
+    one = api("get", f"/threads/{thread['id']}/runs/{run['id']}/steps/{first['id']}").json()
+    assert (one["id"], one["object"], one["run_id"]) == (first["id"], "thread.run.step", run["id"])
+    assert one["id"].startswith("step_")
     late = api("post", path, {"tool_outputs": outputs})
     assert (
         late.json()["error"]["message"] == 'Runs in status "completed" do not accept tool outputs.'
@@ -171,6 +175,19 @@ def test_run_parameters_reach_the_model(api, llm):
     assert body["response_format"] == {"type": "json_object"}
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert body["parallel_tool_calls"] is False
+
+
+def test_reasoning_effort_reaches_a_reasoning_model(api, llm):
+    assistant = new_assistant(api, model="o3-mini", reasoning_effort="low")
+    thread = new_thread(api, "Think briefly")
+    start_run(api, thread, assistant, max_completion_tokens=40)
+    run_jobs()
+    body = sent(llm)
+    assert (body["model"], body["reasoning_effort"]) == ("o3-mini", "low")
+    assert body["max_completion_tokens"] == 40 and "temperature" not in body
+    start_run(api, thread, assistant, reasoning_effort="high")
+    run_jobs()
+    assert sent(llm)["reasoning_effort"] == "high"
 
 
 def test_forcing_a_tool_the_run_lacks_is_refused(api, llm):
