@@ -139,7 +139,13 @@ def test_create_and_poll_survives_a_killed_worker(sdk, owner, start_worker, monk
     assert run.status == "completed"
     messages = sdk.beta.threads.messages.list(thread_id=thread.id).data
     assert [m.content[0].text.value for m in messages] == ["Recovered answer.", "Survive this."]
-    job = Run.objects.get(public_id=run.id).job
+    # The job goes on after the run completes (it learns the exchange), so wait for its end.
+    job_pk = Run.objects.get(public_id=run.id).job_id
+    job = wait_for(
+        lambda: Job.objects.filter(pk=job_pk, finished_at__isnull=False).first(),
+        timeout=30,
+        what="the run's job to finish",
+    )
     assert job.attempts == 2 and job.status == "succeeded"
 
 
