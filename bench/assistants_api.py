@@ -11,13 +11,18 @@ and a loopback fake LLM, then measures:
    own time to its first token;
 3. per job-executed run: the job's time minus the model call (and, for the record, the
    create_and_poll wall time including the worker's queue pickup);
-4. 50 concurrent streamed runs against a slow fake (a token every 100 ms) while POST /v1/recall
-   is timed: its p50 must stay within 1.5x of its idle p50, and no request may wait for a free
-   worker (every stream's first token and every recall arrive without queueing).
+4. 50 concurrent streamed runs against a slow fake (a token every 100 ms, 150 tokens) while
+   POST /v1/recall is timed once every stream receives tokens: its p50 must stay within 1.5x of
+   its idle p50, and no request may wait for a free worker (all 50 streams receive tokens at
+   once, which a fixed pool of request threads would cap, and no recall takes a multiple of its
+   idle time).
+
+Wall times grow with the machine's load; the CPU the site spends per run (web workers, job
+worker and database, from /proc) does not, so it is reported too.
 
 Targets: added latency <= 30 ms p50, first-token overhead <= 20 ms p50, recall ratio <= 1.5.
 
-Run: .venv/bin/python bench/assistants_api.py            (about 2 minutes after the first setup)
+Run: .venv/bin/python bench/assistants_api.py --runs 20  (about 5 minutes on a busy machine)
      .venv/bin/python bench/assistants_api.py --embedder hash --runs 20 --streams 50
 """
 
@@ -31,12 +36,16 @@ import platform
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TENANT, PROJECT = "bench", "assistants"
+STARTED = datetime.now(
+    UTC
+)  # jobs left by earlier (interrupted) runs of the bench are not waited for
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -135,6 +144,22 @@ class Site:
         self.web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         worker = [sys.executable, "-m", "engramia.cli", "qcluster"]
         self.worker = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=log)
+        self.pgdata = Path(args.home) / "pgdata"
+
+    def cpu(self) -> tuple[float, ...]:
+        """CPU seconds so far of the web server, the database and the job worker, and when."""
+        from assistants_bench.cpu import cpu_seconds, postmaster_pid
+
+        parts = (self.web.pid, postmaster_pid(self.pgdata), self.worker.pid)
+        return (time.monotonic(), *(cpu_seconds(pid) for pid in parts))
+
+    def idle_cpu_rates(self, seconds: float = 5.0) -> tuple[float, ...]:
+        """CPU seconds per second each part spends with no requests (the worker polls)."""
+        before = self.cpu()
+        time.sleep(seconds)
+        after = self.cpu()
+        elapsed = after[0] - before[0]
+        return tuple((b - a) / elapsed for a, b in zip(before[1:], after[1:], strict=True))
 
     def wait_ready(self, key: str) -> None:
         import httpx
@@ -161,6 +186,17 @@ class Site:
                 process.kill()
 
 
+def cpu_per_run(
+    before: tuple[float, ...], after: tuple[float, ...], idle: tuple[float, ...], runs: int
+) -> list[float]:
+    """ms of CPU per run for web, database and worker, less what they spend idle."""
+    elapsed = after[0] - before[0]
+    return [
+        max(0.0, (b - a - rate * elapsed)) * 1000 / runs
+        for a, b, rate in zip(before[1:], after[1:], idle, strict=True)
+    ]
+
+
 def free_port() -> int:
     import socket
 
@@ -180,15 +216,20 @@ QUESTIONS = [
 ]
 
 
-async def stream_once(client: Any, key: str, assistant: str, question: str) -> dict[str, float]:
-    """One streamed run on a thread holding the question (made first, not timed): seconds to
-    the first delta and to done, on the client's clock."""
+async def new_thread(client: Any, key: str, question: str) -> str:
+    """A thread holding the question; its id."""
     thread = await client.post(
         "/openai/v1/threads",
         json={"messages": [{"role": "user", "content": question}]},
         headers=auth(key),
     )
-    path = f"/openai/v1/threads/{thread.json()['id']}/runs"
+    return str(thread.json()["id"])
+
+
+async def stream_once(client: Any, key: str, assistant: str, thread: str) -> dict[str, float]:
+    """One streamed run on a thread made before: seconds to the first delta and to done, on
+    the client's clock."""
+    path = f"/openai/v1/threads/{thread}/runs"
     body = {"assistant_id": assistant, "stream": True}
     started = time.monotonic()
     first = None
@@ -207,17 +248,24 @@ def measure_runs(
     """Added latency and first-token overhead of streamed runs, and job-run overhead."""
     import httpx
 
-    async def sequential() -> list[dict[str, float]]:
+    async def warm_up() -> list[str]:
         async with httpx.AsyncClient(base_url=site.url, timeout=60) as client:
-            for question in QUESTIONS[:5]:  # warm up: connections, model, caches
-                await stream_once(client, key, assistant, question)
-            return [
-                await stream_once(client, key, assistant, question)
-                for question in QUESTIONS[5 : 5 + args.runs]
-            ]
+            for question in QUESTIONS[:5]:  # connections, model, caches
+                await stream_once(client, key, assistant, await new_thread(client, key, question))
+            return [await new_thread(client, key, q) for q in QUESTIONS[5 : 5 + args.runs]]
 
+    async def sequential(threads: list[str]) -> list[dict[str, float]]:
+        async with httpx.AsyncClient(base_url=site.url, timeout=60) as client:
+            return [await stream_once(client, key, assistant, t) for t in threads]
+
+    threads = asyncio.run(warm_up())
+    drain()
+    idle = site.idle_cpu_rates()
     before = len(fake.requests)
-    timings = asyncio.run(sequential())
+    cpu = [site.cpu()]
+    timings = asyncio.run(sequential(threads))
+    drain()  # each run's learning (and judging) job is part of what it costs
+    cpu.append(site.cpu())
     calls = fake.requests[before + 0 :]
     calls = [call for call in calls if call.json.get("stream")][-args.runs :]
     added, overhead = [], []
@@ -229,12 +277,13 @@ def measure_runs(
     return {
         "stream_added_ms": added,
         "first_token_overhead_ms": overhead,
-        **job_runs(args, site, key, assistant, fake),
+        "stream_cpu_ms": cpu_per_run(cpu[0], cpu[1], idle, args.runs),
+        **job_runs(args, site, key, assistant, fake, idle),
     }
 
 
 def job_runs(
-    args: argparse.Namespace, site: Site, key: str, assistant: str, fake: Any
+    args: argparse.Namespace, site: Site, key: str, assistant: str, fake: Any, idle: Any
 ) -> dict[str, Any]:
     """Runs executed by the worker: start to completion minus the model call, poll latency
     (create and poll; the thread is made first), and the whole job (learning and queueing the
@@ -248,8 +297,11 @@ def job_runs(
     warnings.simplefilter("ignore", DeprecationWarning)
     client = openai.OpenAI(base_url=f"{site.url}/openai/v1", api_key=key, max_retries=0)
     engine, polled, whole = [], [], []
+    cpu = [0.0, 0.0, 0.0]
     for question in QUESTIONS[200 : 200 + args.runs]:
         thread = client.beta.threads.create(messages=[{"role": "user", "content": question}])
+        drain()
+        before_cpu = site.cpu()
         before = len(fake.requests)
         started = time.monotonic()
         run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant)
@@ -258,10 +310,30 @@ def job_runs(
         llm = call.answered_at - call.received_at
         row = Run.objects.get(public_id=run.id)
         engine.append(((row.completed_at - row.started_at).total_seconds() - llm) * 1000)
-        while (job := Run.objects.select_related("job").get(pk=row.pk).job).finished_at is None:
-            time.sleep(0.02)
+        drain()
+        job = Run.objects.select_related("job").get(pk=row.pk).job
+        spent = cpu_per_run(before_cpu, site.cpu(), idle, args.runs)
+        cpu = [total + part for total, part in zip(cpu, spent, strict=True)]
         whole.append(((job.finished_at - job.started_at).total_seconds() - llm) * 1000)
-    return {"job_added_ms": engine, "job_whole_ms": whole, "create_and_poll_ms": polled}
+    return {
+        "job_added_ms": engine,
+        "job_whole_ms": whole,
+        "create_and_poll_ms": polled,
+        "job_cpu_ms": cpu,
+    }
+
+
+def drain() -> None:
+    """Wait (up to 30 s) until the worker has no job pending or running."""
+    from jobs.models import Job
+
+    deadline = time.monotonic() + 30
+    active = Job.objects.filter(status__in=("pending", "running"), created_at__gte=STARTED)
+    while active.exists():
+        if time.monotonic() > deadline:
+            print("warning: jobs still pending after 30 s; CPU figures include them")
+            return
+        time.sleep(0.02)
 
 
 def recall_timings(site: Site, key: str, count: int) -> list[float]:
@@ -281,29 +353,39 @@ def recall_timings(site: Site, key: str, count: int) -> list[float]:
 def measure_concurrency(
     args: argparse.Namespace, site: Site, key: str, assistant: str
 ) -> dict[str, Any]:
-    """Recall's p50 idle, then while args.streams streams run against the slow fake."""
+    """Recall's timings idle, then while args.streams streams receive tokens from the slow
+    fake, then idle again."""
     idle = recall_timings(site, key, args.recalls)
+    script = Path(__file__).resolve().parent / "assistants_bench" / "streams.py"
     load = subprocess.Popen(
         [
-            sys.executable,
-            str(Path(__file__).resolve().parent / "assistants_bench" / "streams.py"),
-            "--url",
-            site.url,
-            "--key",
-            key,
-            "--assistant",
-            assistant,
-            "--streams",
-            str(args.streams),
+            *(sys.executable, str(script), "--url", site.url, "--key", key),
+            *("--assistant", assistant, "--streams", str(args.streams)),
+            *("--tokens", str(args.stream_tokens)),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(args.ramp)  # the streams are open and producing tokens
+    # Timed once every stream has its first token, so recall shares the site with all of them.
+    assert load.stdout is not None and load.stdout.readline().strip() == "streaming"
+    streaming_at = time.monotonic()
     busy = recall_timings(site, key, args.recalls)
-    output, _ = load.communicate(timeout=600)
-    streams = json.loads(output)
-    return {"recall_idle_ms": idle, "recall_busy_ms": busy, "streams": streams}
+    busy_until = time.monotonic()
+    output, _ = load.communicate(timeout=900)
+    after = recall_timings(site, key, args.recalls)
+    result = json.loads(output)
+    result["recall_window"] = (streaming_at, busy_until)
+    return {"recall_idle_ms": idle, "recall_busy_ms": busy, "recall_after_ms": after, **result}
+
+
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one moment."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = most = 0
+    for _, step in edges:
+        open_now += step
+        most = max(most, open_now)
+    return most
 
 
 def row(label: str, value: str) -> None:
@@ -340,25 +422,53 @@ def report(args: argparse.Namespace, runs: dict[str, Any], load: dict[str, Any])
         row(label, summary(runs[name]) + ("" if target is None else verdict(p50, target)))
         if target is not None:
             checks.append(p50 <= target)
-    idle, busy, streams = load["recall_idle_ms"], load["recall_busy_ms"], load["streams"]
+    for name, label in (("stream_cpu_ms", "streamed"), ("job_cpu_ms", "job")):
+        web, database, worker = runs[name]
+        row(
+            f"CPU per {label} run: web, database, worker, ms",
+            f"{web:7.1f} {database:7.1f} {worker:7.1f}",
+        )
+    return concurrency_report(args, load, checks)
+
+
+def concurrency_report(args: argparse.Namespace, load: dict[str, Any], checks: list[bool]) -> bool:
+    """The streams and recall part of the report; whether every check was met."""
+    idle, busy, after = load["recall_idle_ms"], load["recall_busy_ms"], load["recall_after_ms"]
+    streams, delay, tokens = load["streams"], load["token_delay"], load["tokens"]
     ratio = percentile(busy, 0.5) / percentile(idle, 0.5)
-    delay, tokens = streams["token_delay"], streams["tokens"]
     print(
         f"\n{args.streams} concurrent streams; the fake sends {tokens} tokens, one every {delay} s"
     )
-    row("POST /v1/recall idle, ms", summary(idle))
-    row("POST /v1/recall during the streams, ms", summary(busy))
-    row("recall p50 ratio, during / idle", f"{ratio:7.2f}" + verdict(ratio, 1.5))
-    row("streams' first token after the request, ms", summary(streams["first_ms"]))
-    total = streams["total_s"]
+    row("POST /v1/recall idle before, ms", summary(idle))
+    row("POST /v1/recall while every stream receives tokens, ms", summary(busy))
+    row("POST /v1/recall idle after, ms", summary(after))
+    row("recall p50 ratio, during / idle before", f"{ratio:7.2f}" + verdict(ratio, 1.5))
+    ratio_after = percentile(busy, 0.5) / percentile(after, 0.5)
+    row("recall p50 ratio, during / idle after", f"{ratio_after:7.2f}")
+    first = [(s["first"] or s["ended"]) - s["started"] for s in streams]
+    created = [(s["created"] or s["ended"]) - s["started"] for s in streams]
+    row("streams' first event after the request, ms", summary([1000 * t for t in created]))
+    row("streams' first token after the request, ms", summary([1000 * t for t in first]))
+    total = [s["ended"] - s["started"] for s in streams]
     row("streams' total time, s", f"{percentile(total, 0.5):7.2f} (max {max(total):.2f})")
     row("the fake alone per stream, s", f"{tokens * delay:7.2f}")
-    row("streams completed", f"{streams['completed']}/{args.streams}")
-    # A request that waited for a worker would show up as a first token or a recall that took
-    # a multiple of what the others took.
-    queued = max(streams["first_ms"]) > 1000 * delay * 5 or max(busy) > 1000
-    row("a request waited for a free worker", "yes" if queued else "no")
-    checks += [ratio <= 1.5, streams["completed"] == args.streams, not queued]
+    completed = sum(bool(s["completed"]) for s in streams)
+    row("streams completed", f"{completed}/{args.streams}")
+    # A fixed pool of request threads would cap how many streams receive tokens at once.
+    at_once = most_at_once([(s["first"] or s["ended"], s["ended"]) for s in streams])
+    window_start, window_end = load["recall_window"]
+    open_in_window = sum(
+        1 for s in streams if (s["first"] or s["ended"]) <= window_start <= window_end <= s["ended"]
+    )
+    row("streams receiving tokens at once (most)", f"{at_once}/{args.streams}")
+    row("streams open through the whole busy recall window", f"{open_in_window}/{args.streams}")
+    # A recall that waited for a worker would take a multiple of its idle time.
+    slow_recalls = sum(1 for value in busy if value > 10 * percentile(idle, 0.5))
+    row("busy recalls over 10x the idle p50", f"{slow_recalls}/{len(busy)}")
+    row("streams held back by a pool of workers", "yes" if at_once < args.streams else "no")
+    # Either is a request that waited: for a thread (streams), or behind the streams (recall).
+    waited = at_once < args.streams or slow_recalls > 0
+    checks += [ratio <= 1.5, completed == args.streams, not waited]
     print(f"\n{'all targets met' if all(checks) else 'TARGETS MISSED'}")
     return all(checks)
 
@@ -369,7 +479,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--recalls", type=int, default=100)
-    parser.add_argument("--ramp", type=float, default=2.0, help="seconds before timing recall")
+    parser.add_argument(
+        "--stream-tokens", type=int, default=150, help="the slow fake's tokens per answer"
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--home", default=str(ROOT / ".engramia-bench" / "assistants"))
     args = parser.parse_args()
@@ -385,7 +497,10 @@ def main() -> None:
         finally:
             site.stop()
     slow = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.llm_servers", "--tokens", "20", "--token-delay", "0.1"],
+        [
+            *(sys.executable, "-m", "tests.fakes.llm_servers"),
+            *("--token-delay", "0.1", "--tokens", str(args.stream_tokens)),
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -1,7 +1,9 @@
 """Open N streamed runs at once against the site and report how they went, as JSON.
 
 Run by bench/assistants_api.py as a process of its own, so the load's client work does not
-share an interpreter with the recall timings it is compared against.
+share an interpreter with the recall timings it is compared against. Prints `streaming` as soon
+as every stream has its first token (the parent then times recall), then the JSON at the end.
+Times are time.monotonic() values, which every process on the machine shares.
 """
 
 from __future__ import annotations
@@ -14,50 +16,64 @@ import time
 import httpx
 
 
-async def one(client: httpx.AsyncClient, key: str, assistant: str, number: int) -> dict[str, float]:
+class Progress:
+    """Tells the parent once every stream is receiving tokens."""
+
+    def __init__(self, streams: int) -> None:
+        self.waiting = streams
+
+    def first_token(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            print("streaming", flush=True)
+
+
+async def one(
+    client: httpx.AsyncClient, args: argparse.Namespace, number: int, progress: Progress
+) -> dict[str, float | bool | None]:
+    """One streamed create-thread-and-run: when it started, first answered, first got a token
+    and ended."""
     body = {
-        "assistant_id": assistant,
+        "assistant_id": args.assistant,
         "stream": True,
         "thread": {"messages": [{"role": "user", "content": f"Stream number {number}, go."}]},
     }
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {args.key}"}
     started = time.monotonic()
-    first, completed = None, False
+    created = first = None
+    completed = False
     async with client.stream(
         "POST", "/openai/v1/threads/runs", json=body, headers=headers
     ) as answer:
         async for line in answer.aiter_lines():
+            if created is None and line.startswith("event: "):
+                created = time.monotonic()
             if first is None and line == "event: thread.message.delta":
                 first = time.monotonic()
+                progress.first_token()
             if line == "event: thread.run.completed":
                 completed = True
             if line == "data: [DONE]":
                 break
-    ended = time.monotonic()
+    if first is None:
+        progress.first_token()  # a failed stream must not keep the parent waiting
     return {
-        "first_ms": ((first or ended) - started) * 1000,
-        "total_s": ended - started,
+        "started": started,
+        "created": created,
+        "first": first,
+        "ended": time.monotonic(),
         "completed": completed,
     }
 
 
 async def main(args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=args.streams + 10, max_keepalive_connections=args.streams)
-    async with httpx.AsyncClient(base_url=args.url, timeout=120, limits=limits) as client:
+    progress = Progress(args.streams)
+    async with httpx.AsyncClient(base_url=args.url, timeout=300, limits=limits) as client:
         results = await asyncio.gather(
-            *(one(client, args.key, args.assistant, number) for number in range(args.streams))
+            *(one(client, args, number, progress) for number in range(args.streams))
         )
-    print(
-        json.dumps(
-            {
-                "first_ms": [r["first_ms"] for r in results],
-                "total_s": [r["total_s"] for r in results],
-                "completed": sum(r["completed"] for r in results),
-                "tokens": args.tokens,
-                "token_delay": args.token_delay,
-            }
-        )
-    )
+    print(json.dumps({"streams": results, "tokens": args.tokens, "token_delay": args.token_delay}))
 
 
 if __name__ == "__main__":
