@@ -147,6 +147,15 @@ def test_cursor_pages_go_both_ways_in_both_orders(api):
     assert page(after=ids[3], before=ids[0], order="desc")[:2] == ([ids[2], ids[1]], False)
 
 
+def test_a_list_without_limit_is_a_page_of_twenty(api):
+    thread = new_thread(api, *(f"message {n}" for n in range(21)))
+    page = api("get", f"/threads/{thread['id']}/messages").json()
+    assert (len(page["data"]), page["has_more"]) == (20, True)
+    assert page["first_id"] == page["data"][0]["id"] and page["last_id"] == page["data"][-1]["id"]
+    rest = api("get", f"/threads/{thread['id']}/messages", QUERY_STRING="limit=100").json()
+    assert (len(rest["data"]), rest["has_more"]) == (21, False)
+
+
 def test_errors_come_in_openais_shape_naming_the_field(api):
     missing = api("get", "/threads/thread_nope")
     assert missing.status_code == 404
