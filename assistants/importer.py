@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from assistants.ndjson import Message as ExportedMessage
 from assistants.ndjson import Pair, pair_thread, read_export
 from engramia_site.errors import InvalidInput, PermissionDenied
 from engramia_site.request_context import audited
@@ -76,6 +77,9 @@ class ImportSummary:
     errors: int = 0
     unpaired: int = 0
     patterns_per_second: float = 0.0
+    # Threads and messages restored under their OpenAI ids (/openai/v1 serves them).
+    threads_restored: int = 0
+    messages_restored: int = 0
     dry_run: bool = False
     projects: list[str] = field(default_factory=list)
     error_lines: list[dict[str, Any]] = field(default_factory=list)
@@ -133,6 +137,13 @@ def _learn_item(pair: Pair, eval_score: float) -> LearnItem:
 
 def collect_pairs(stream: IO[bytes]) -> tuple[list[Pair], ImportSummary]:
     """Read and pair an export, counting threads, pairs, unpaired messages and bad lines."""
+    pairs, summary, _ = _read_pairs(stream)
+    return pairs, summary
+
+
+def _read_pairs(
+    stream: IO[bytes],
+) -> tuple[list[Pair], ImportSummary, dict[str, list[ExportedMessage]]]:
     report = read_export(stream)
     summary = ImportSummary(
         threads=len(report.messages), errors=report.error_count, error_lines=report.errors
@@ -143,7 +154,7 @@ def collect_pairs(stream: IO[bytes]) -> tuple[list[Pair], ImportSummary]:
         pairs.extend(thread_pairs)
         summary.unpaired += unpaired
     summary.pairs = len(pairs)
-    return pairs, summary
+    return pairs, summary, report.messages
 
 
 @audited
@@ -168,7 +179,7 @@ def import_assistants_export(
     if not 0.0 <= float(eval_score) <= 10.0:
         raise ImportOptionsError("eval_score must be between 0 and 10")
     started = time.monotonic()
-    pairs, summary = collect_pairs(stream)
+    pairs, summary, threads = _read_pairs(stream)
     summary.dry_run = dry_run
     by_project: dict[str, tuple[Project, list[Pair]]] = {}
     resolve = dry_target if dry_run else functools.partial(target_project, actor=actor)
@@ -199,12 +210,59 @@ def import_assistants_export(
         summary.imported += result.imported
         summary.skipped += result.skipped
         done += len(project_pairs)
+    _restore_threads(project, threads, group_by, summary, actor=actor)
     elapsed = max(time.monotonic() - started, 1e-6)
     summary.patterns_per_second = round(
         (summary.imported if not dry_run else summary.pairs) / elapsed, 1
     )
     summary.projects.sort()
     return summary
+
+
+def thread_group_key(messages: list[ExportedMessage], group_by: str) -> str:
+    """The assistant or thread id a whole thread is grouped by ("" for one project)."""
+    if group_by == "thread":
+        return messages[0].thread_id
+    if group_by == "assistant":
+        answering = [m.assistant_id for m in messages if m.role == "assistant" and m.assistant_id]
+        return (answering or [messages[0].assistant_id])[0]
+    return ""
+
+
+def _restore_threads(
+    base: Project,
+    threads: dict[str, list[ExportedMessage]],
+    group_by: str,
+    summary: ImportSummary,
+    *,
+    actor: Any,
+) -> None:
+    """Restore each thread under its OpenAI id, in the project its grouping puts it in."""
+    from assistants.openai.services.restore import missing_messages, restore_thread
+
+    for thread_id, messages in threads.items():
+        key = thread_group_key(messages, group_by)
+        if summary.dry_run:
+            target = dry_target_for(base, key)
+            added = missing_messages(target, thread_id, messages) if target.pk else len(messages)
+        else:
+            target = _project_in_tenant(base, slug_for(key), actor=actor) if key else base
+            added = restore_thread(
+                project=target, thread_id=thread_id, messages=messages, actor=actor
+            )
+        summary.messages_restored += added
+        summary.threads_restored += 1 if added else 0
+
+
+def dry_target_for(base: Project, key: str) -> Project:
+    """The project a group key would go to, without creating it."""
+    if not key:
+        return base
+    slug = slug_for(key)
+    existing = (
+        Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
+    )
+    return existing or Project(tenant=base.tenant, slug=slug, name=slug)
 
 
 def _not_yet_imported(target: Project, pairs: list[Pair]) -> int:
@@ -221,14 +279,7 @@ def _not_yet_imported(target: Project, pairs: list[Pair]) -> int:
 
 def dry_target(base: Project, pair: Pair, group_by: str) -> Project:
     """The project a pair would go to, without creating it."""
-    key = group_key(pair, group_by)
-    if not key:
-        return base
-    slug = slug_for(key)
-    existing = (
-        Project.objects.select_related("tenant").filter(tenant=base.tenant, slug=slug).first()
-    )
-    return existing or Project(tenant=base.tenant, slug=slug, name=slug)
+    return dry_target_for(base, group_key(pair, group_by))
 
 
 @dataclass
@@ -236,6 +287,7 @@ class DefinitionsSummary:
     """What importing assistant definitions did."""
 
     assistants: int = 0
+    assistants_restored: int = 0
     skills: int = 0
     documents: int = 0
     projects: list[str] = field(default_factory=list)
@@ -251,6 +303,7 @@ def import_assistant_definitions(
     actor: Any,
 ) -> DefinitionsSummary:
     """Instructions onto the project, function tools into skills, files into documents."""
+    from assistants.openai.services.restore import restore_assistant
     from skills.services import register_function_tools
 
     summary = DefinitionsSummary(assistants=len(assistants))
@@ -264,8 +317,10 @@ def import_assistant_definitions(
         if instructions and target.instructions != instructions:
             target.instructions = instructions
             target.save(update_fields=["instructions"])
-        tools = [tool for tool in definition.get("tools") or [] if isinstance(tool, dict)]
+        tools = [_v2_tool(tool) for tool in definition.get("tools") or [] if isinstance(tool, dict)]
         summary.skills += len(register_function_tools(project=target, tools=tools, actor=actor))
+        if restore_assistant(project=target, definition=definition, actor=actor):
+            summary.assistants_restored += 1
         if target.path not in summary.projects:
             summary.projects.append(target.path)
     if files_dir is not None:
@@ -285,3 +340,11 @@ def import_assistant_definitions(
             )
             summary.documents += 1
     return summary
+
+
+def _v2_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool of the export (function fields at the top) in the v2 shape skills expect."""
+    if tool.get("type") != "function" or isinstance(tool.get("function"), dict):
+        return tool
+    fields = {name: tool[name] for name in ("name", "description", "parameters") if name in tool}
+    return {"type": "function", "function": fields}

@@ -1,4 +1,6 @@
-"""One JSON error format for the whole API: {"type", "errors": [{"code", "detail", "attr"}]}."""
+"""The API's error formats: /v1's {"type", "errors": [{"code", "detail", "attr"}]}, and
+OpenAI's {"error": {"message", "type", "param", "code"}} for the Assistants-compatible API under
+/openai/ (its wire format, so the official SDK raises its own typed errors)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from engramia_site import errors as domain
+from engramia_site.openai_errors import OPENAI_CODES, openai_error, openai_param
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +97,8 @@ def from_domain_error(exc: domain.DomainError) -> exceptions.APIException:
     return exceptions.ValidationError({"non_field_errors": [message]}, code=exc.code)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler producing the contract's error format."""
+def as_api_exception(exc: Exception) -> Exception:
+    """A domain or Django error as the DRF exception the API answers with (others unchanged)."""
     if isinstance(exc, domain.DomainError):
         exc = from_domain_error(exc)
     elif isinstance(exc, RequestDataTooBig):
@@ -112,6 +115,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, OperationalError):
         logger.exception("database unavailable")
         exc = ServiceUnavailable("The database is unavailable.")
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing the contract's error format."""
+    exc = as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -133,3 +142,32 @@ def api_error_body(exc: exceptions.APIException, status_code: int | None = None)
             }
         ]
     return {"type": _error_type(status_code or exc.status_code), "errors": errors}
+
+
+def openai_error_body(exc: exceptions.APIException, status_code: int) -> dict[str, Any]:
+    """OpenAI's error body for an API exception (the first field named, every reason said)."""
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail) or [{"code": "invalid", "detail": "Invalid request."}]
+        first = errors[0]
+        param = openai_param(first.get("attr"))
+        messages = []
+        for error in errors:
+            name = openai_param(error.get("attr"))
+            messages.append(f"'{name}': {error['detail']}" if name else error["detail"])
+        # DRF's generic code says nothing OpenAI's null would not; specific ones are kept.
+        code = first["code"] if first["code"] not in ("invalid", "error") else None
+        return openai_error(status_code, "; ".join(messages), code=code, param=param)
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) and status_code not in OPENAI_CODES else None
+    return openai_error(status_code, str(exc.detail), code=code)
+
+
+def openai_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler for /openai/ views: OpenAI's error format."""
+    exc = as_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    assert isinstance(exc, exceptions.APIException)
+    response.data = openai_error_body(exc, response.status_code)
+    return response

@@ -81,7 +81,7 @@ class MountRouter:
             await self._lifespan(scope, receive, send)
             return
         app, prefix = self.route(scope.get("path", ""))
-        if prefix:
+        if prefix and not getattr(app, "serves_full_path", False):
             scope = dict(scope)
             scope["root_path"] = scope.get("root_path", "") + prefix
         await app(scope, receive, send)
@@ -106,11 +106,27 @@ class MountRouter:
                 return
 
 
-def _mounted(path: str) -> ASGIApp:
-    if path == "django":
+class DjangoHandler:
+    """Django's own ASGI handler at a prefix (async views that stream).
+
+    It serves the site's own URLconf, so the path reaches it whole: a root_path would make
+    Django strip the prefix before resolving the URL.
+    """
+
+    serves_full_path = True
+
+    def __init__(self) -> None:
         from django.core.asgi import get_asgi_application
 
-        return get_asgi_application()
+        self.handler = get_asgi_application()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)  # type: ignore[arg-type]
+
+
+def _mounted(path: str) -> ASGIApp:
+    if path == "django":
+        return DjangoHandler()
     return load_app(path)
 
 

@@ -17,6 +17,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from engramia_site.input_text import InputProblem, form_problem, text_problem
+from engramia_site.openai_errors import is_openai_path, openai_error
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,20 @@ def acting_for(actor: Any) -> Iterator[ActingContext]:
         _current.reset(token)
 
 
+@contextlib.contextmanager
+def resumed(context: ActingContext | None) -> Iterator[ActingContext | None]:
+    """Act again as a context captured earlier (a streamed response, after its view returned)."""
+    if context is None:
+        yield None
+        return
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        with contextlib.suppress(ValueError):  # closed from another task: nothing to restore
+            _current.reset(token)
+
+
 def audited(service: Callable[Params, Result]) -> Callable[Params, Result]:
     """Run a write service with the audit context set from its keyword-only `actor`."""
 
@@ -166,7 +181,7 @@ def _body_limit(path: str) -> int:
     """The largest body accepted on a path: imports and documents may be large, the rest small."""
     if path.startswith("/v1/import/"):
         return int(settings.MAX_IMPORT_BYTES)
-    if path.startswith("/v1/documents"):
+    if path.startswith(("/v1/documents", "/openai/v1/files")):
         return int(settings.MAX_DOCUMENT_BYTES)
     return int(settings.MAX_REQUEST_BYTES)
 
@@ -178,15 +193,20 @@ DRAIN_BYTES = 8 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 
 
-def request_too_large(limit: int) -> JsonResponse:
-    """The 413 answer, in the API's error format."""
+def request_too_large(limit: int, path: str = "") -> JsonResponse:
+    """The 413 answer, in the API's error format (OpenAI's under /openai/)."""
+    message = f"The request body exceeds the limit of {limit} bytes."
+    if is_openai_path(path):
+        response = JsonResponse(openai_error(413, message), status=413)
+        response["Content-Length"] = str(len(response.content))
+        return response
     response = JsonResponse(
         {
             "type": "client_error",
             "errors": [
                 {
                     "code": "request_too_large",
-                    "detail": f"The request body exceeds the limit of {limit} bytes.",
+                    "detail": message,
                     "attr": None,
                 }
             ],
@@ -239,7 +259,7 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = _body_limit(request.path)
         if self._refused(request, limit):
-            return request_too_large(limit)
+            return request_too_large(limit, request.path)
         request.body_limit = limit  # type: ignore[attr-defined]
         return self.get_response(request)
 
@@ -286,6 +306,10 @@ class RequestTextMiddleware:
         )
         if problem is None:
             return None
+        if is_openai_path(request.path):
+            body = openai_error(400, f"'{problem.attr}': {problem.detail}", code=problem.code)
+            body["error"]["param"] = problem.attr
+            return JsonResponse(body, status=400)
         if not request.path.startswith("/v1/"):
             return HttpResponseBadRequest(f"{problem.attr}: {problem.detail}")
         error = {"code": problem.code, "detail": problem.detail, "attr": problem.attr}

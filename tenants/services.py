@@ -416,9 +416,9 @@ class KeyAccess:
     role: Role
 
 
-def key_access(scope: KeyScope) -> KeyAccess:
+def key_access(scope: KeyScope, header: str = PROJECT_HEADER) -> KeyAccess:
     """The project an authenticated key acts on (its own, or the one a tenant-wide key names in
-    X-Engramia-Project) and its role there; NotFound when it sees no such project.
+    X-Engramia-Project, or `header`) and its role there; NotFound when it sees no such project.
 
     The API's views (tenants.api.base) and the MCP server both decide scope with this.
     """
@@ -430,7 +430,7 @@ def key_access(scope: KeyScope) -> KeyAccess:
         project = key.project
     elif not named:
         raise InvalidInput(
-            "A tenant-wide key must name the project in this header.", field=PROJECT_HEADER
+            "A tenant-wide key must name the project in this header.", field=header
         )
     elif scope.project is None:
         raise NotFound(f"Project {named!r} is not visible to this key.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast, runtime_checkable
 
 import anthropic
 import openai
@@ -18,9 +19,12 @@ __all__ = [
     "LLMError",
     "LLMNotConfigured",
     "LLMProvider",
+    "LLMSettings",
     "OpenAIChatProvider",
     "OpenAIResponsesProvider",
     "get_llm",
+    "llm_settings",
+    "upstream_error",
 ]
 
 DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5"}
@@ -129,7 +133,7 @@ class _OpenAIBase(_VendorProvider):
         return {tokens_field: max_tokens, "temperature": temperature}
 
     def _error(self, exc: Exception) -> LLMError:
-        return _upstream_error(self.name, self.max_retries, exc, key_variable="OPENAI_API_KEY")
+        return upstream_error(self.name, self.max_retries, exc, key_variable="OPENAI_API_KEY")
 
 
 class OpenAIChatProvider(_OpenAIBase):
@@ -255,7 +259,7 @@ class AnthropicProvider(_VendorProvider):
         return _require_text(self.name, "".join(parts))
 
     def _error(self, exc: Exception) -> LLMError:
-        return _upstream_error(self.name, self.max_retries, exc, key_variable="ANTHROPIC_API_KEY")
+        return upstream_error(self.name, self.max_retries, exc, key_variable="ANTHROPIC_API_KEY")
 
     def complete(
         self, *, system: str, user: str, max_tokens: int = 512, temperature: float = 0.0
@@ -279,16 +283,28 @@ class AnthropicProvider(_VendorProvider):
         return self._text(message)
 
 
-def get_llm(
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where a provider talks to: vendor, model, credentials, base URL and the OpenAI API style."""
+
+    vendor: str
+    model: str
+    api_key: str
+    base_url: str | None
+    openai_api: str = "chat"  # "chat" (Chat Completions) or "responses"
+
+
+def llm_settings(
     kind: str | None = None,
     model: str | None = None,
     *,
     base_url: str | None = None,
     api_key: str | None = None,
-    timeout: float = 30.0,
-    max_retries: int = 2,
-) -> LLMProvider:
-    """Build the LLM provider named by `kind` (or ENGRAMIA_LLM), or raise LLMNotConfigured."""
+) -> LLMSettings:
+    """Resolve the vendor named by `kind` (or ENGRAMIA_LLM) and its environment, or raise.
+
+    Raises LLMNotConfigured when no vendor is chosen or its credentials are missing.
+    """
     env_kind = (_env("ENGRAMIA_LLM") or "").lower() or None
     kind = (kind or env_kind or "none").strip().lower()
     if kind == "none":
@@ -309,13 +325,7 @@ def get_llm(
                 "ENGRAMIA_LLM=anthropic but ANTHROPIC_API_KEY is not set; set ANTHROPIC_API_KEY "
                 "(and ANTHROPIC_BASE_URL for a proxy or gateway)."
             )
-        return AnthropicProvider(
-            model,
-            api_key=api_key,
-            base_url=base_url or _env("ANTHROPIC_BASE_URL"),
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        return LLMSettings(kind, model, api_key, base_url or _env("ANTHROPIC_BASE_URL"))
     api_key = api_key or _env("OPENAI_API_KEY")
     if not api_key:
         raise LLMNotConfigured(
@@ -327,14 +337,35 @@ def get_llm(
         raise LLMNotConfigured(
             f"Unknown ENGRAMIA_OPENAI_API={style!r}; use 'chat' (default) or 'responses'."
         )
-    provider_class = OpenAIResponsesProvider if style == "responses" else OpenAIChatProvider
-    return provider_class(
-        model,
-        api_key=api_key,
-        base_url=base_url or _env("OPENAI_BASE_URL"),
+    return LLMSettings(kind, model, api_key, base_url or _env("OPENAI_BASE_URL"), style)
+
+
+def get_llm(
+    kind: str | None = None,
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 30.0,
+    max_retries: int = 2,
+) -> LLMProvider:
+    """Build the LLM provider named by `kind` (or ENGRAMIA_LLM), or raise LLMNotConfigured."""
+    found = llm_settings(kind, model, base_url=base_url, api_key=api_key)
+    provider_class: type[_VendorProvider]
+    if found.vendor == "anthropic":
+        provider_class = AnthropicProvider
+    elif found.openai_api == "responses":
+        provider_class = OpenAIResponsesProvider
+    else:
+        provider_class = OpenAIChatProvider
+    provider = provider_class(
+        found.model,
+        api_key=found.api_key,
+        base_url=found.base_url,
         timeout=timeout,
         max_retries=max_retries,
     )
+    return cast(LLMProvider, provider)
 
 
 def _env(variable: str) -> str | None:
@@ -350,7 +381,14 @@ def _require_text(name: str, content: object) -> str:
     return content
 
 
-def _upstream_error(name: str, max_retries: int, exc: Exception, *, key_variable: str) -> LLMError:
+def upstream_error(
+    name: str,
+    max_retries: int,
+    exc: Exception,
+    *,
+    key_variable: str,
+    error_class: type[LLMError] = LLMError,
+) -> LLMError:
     """A clear LLMError for an SDK exception (the SDK has already retried 429/5xx/timeouts)."""
     status = getattr(exc, "status_code", None)
     if status in (401, 403):
@@ -370,7 +408,7 @@ def _upstream_error(name: str, max_retries: int, exc: Exception, *, key_variable
     )
     plural = "retry" if max_retries == 1 else "retries"
     retried = f" after {max_retries} {plural}" if retryable and max_retries else ""
-    return LLMError(f"LLM request to {name} failed{retried}: {detail}")
+    return error_class(f"LLM request to {name} failed{retried}: {detail}")
 
 
 def _short(text: str, limit: int = 300) -> str:

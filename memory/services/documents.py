@@ -215,14 +215,22 @@ def delete_document(*, document: Document, actor: Any) -> None:
 
 
 def search_documents(
-    project: Project, vector: list[float], *, limit: int = 5
+    project: Project,
+    vector: list[float],
+    *,
+    limit: int = 5,
+    document_ids: list[int] | None = None,
 ) -> list[DocumentMatch]:
-    """The project's chunks nearest to a query vector (exact search within the project)."""
+    """The project's chunks nearest to a query vector (exact search within the project).
+
+    document_ids narrows the search to those documents (an assistant's vector stores).
+    """
     model = project.embedding_model
+    chunks = Chunk.objects.for_project(project).filter(embedding_model=model)
+    if document_ids is not None:
+        chunks = chunks.filter(document_id__in=document_ids)
     rows = (
-        Chunk.objects.for_project(project)
-        .filter(embedding_model=model)
-        .annotate(distance=cosine_distance(vector, None))
+        chunks.annotate(distance=cosine_distance(vector, None))
         .select_related("document")
         .only("id", "index", "text", "document__id", "document__name")
         .order_by("distance")[:limit]
@@ -237,3 +245,11 @@ def search_documents(
         )
         for row in rows
     ]
+
+
+def search_documents_for_text(
+    project: Project, query: str, *, limit: int = 5, document_ids: list[int] | None = None
+) -> list[DocumentMatch]:
+    """The chunks nearest to a query text, embedded with the project's model (read-only)."""
+    vector = embedder_for(project).embed_query(query)
+    return search_documents(project, vector, limit=limit, document_ids=document_ids)

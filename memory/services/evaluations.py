@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from engramia_site.request_context import audited
 from memory.models import Evaluation, Pattern
+from memory.providers.chat import ChatNotConfigured, ChatProvider, get_chat
 from memory.providers.judge import EvalResult, evaluate_solution, normalize_feedback
-from memory.providers.llm import LLMNotConfigured, LLMProvider, get_llm
+from memory.providers.llm import LLMNotConfigured, LLMProvider, get_llm, llm_settings
 from retrieval.choices import EvaluatorKind
 from retrieval.ranking import RECENT_EVALUATIONS, aggregate_eval_score
 from tenants.models import Project
@@ -87,18 +88,44 @@ def record_outcome(
     return credited
 
 
-def llm_for(project: Project) -> LLMProvider:
-    """The project's LLM judge: its own vendor and model, else the deployment's (ENGRAMIA_LLM).
-
-    Raises LLMNotConfigured when the project (or, by default, the deployment) has none.
-    """
+def _refuse_if_off(project: Project) -> None:
     if project.llm_provider == "none":
         raise LLMNotConfigured(
             f"project {project.slug!r} has llm_provider 'none'; PATCH /v1/project with "
             "llm_provider openai or anthropic (or blank for the deployment's ENGRAMIA_LLM) to "
             "enable it"
         )
+
+
+def llm_for(project: Project) -> LLMProvider:
+    """The project's LLM judge: its own vendor and model, else the deployment's (ENGRAMIA_LLM).
+
+    Raises LLMNotConfigured when the project (or, by default, the deployment) has none.
+    """
+    _refuse_if_off(project)
     return get_llm(project.llm_provider or None, project.llm_model or None)
+
+
+def judge_configured(project: Project) -> bool:
+    """Whether the project has an LLM judge (checked without building its client)."""
+    try:
+        _refuse_if_off(project)
+        llm_settings(project.llm_provider or None, project.llm_model or None)
+    except LLMNotConfigured:
+        return False
+    return True
+
+
+def chat_for(project: Project) -> ChatProvider:
+    """The project's LLM for conversations (Assistants runs): the judge's vendor and setup.
+
+    Raises ChatNotConfigured when the project (or, by default, the deployment) has none.
+    """
+    try:
+        _refuse_if_off(project)
+    except LLMNotConfigured as exc:
+        raise ChatNotConfigured(str(exc)) from exc
+    return get_chat(project.llm_provider or None)
 
 
 @audited

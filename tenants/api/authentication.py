@@ -15,6 +15,11 @@ from tenants.services import authenticate_api_key
 PROJECT_META = "HTTP_" + PROJECT_HEADER.upper().replace("-", "_")
 
 
+def header_meta(header: str) -> str:
+    """The request.META key of an HTTP header."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer eng_...`; missing, malformed, revoked or expired keys answer 401.
 
@@ -23,6 +28,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """
 
     keyword = "Bearer"
+    # The headers that may name the project a tenant-wide key acts on, the first present wins.
+    project_headers: tuple[str, ...] = (PROJECT_HEADER,)
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -37,7 +44,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         # The project header is resolved in the same query as the key (see tenants.keyscope);
         # the scoped views check it (tenants.api.base).
-        named = request.META.get(PROJECT_META, "").strip()
+        named = self.named_project(request)
         scope = authenticate_api_key(parts[1], named)
         if scope is None:
             record_auth_failure(request)
@@ -46,6 +53,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key.scope = scope  # type: ignore[attr-defined]
         set_request_actor(key.user, key.name)
         return key.user, key
+
+    def named_project(self, request: Request) -> str:
+        """The project slug the request names in one of project_headers ("" when none)."""
+        for header in self.project_headers:
+            named = request.META.get(header_meta(header), "").strip()
+            if named:
+                return str(named)
+        return ""
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="engramia"'

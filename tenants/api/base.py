@@ -34,6 +34,8 @@ class ScopedViewMixin:
     """Resolve scope and role before any handler runs."""
 
     required_roles: ClassVar[dict[str, Role]] = {}
+    # The header a tenant-wide key names its project in (as the refusal names it).
+    project_header: ClassVar[str] = PROJECT_HEADER
     project: Project
     role: Role
 
@@ -51,7 +53,7 @@ class ScopedViewMixin:
         if not isinstance(key, ApiKey) or not isinstance(scope, KeyScope):
             raise exceptions.NotAuthenticated()
         # The project and role (404 when the key sees no such project): tenants.services.
-        access = key_access(scope)
+        access = key_access(scope, self.project_header)
         self.project = access.project
         self.role = role = access.role
         require_role(role, self.required_role(request))

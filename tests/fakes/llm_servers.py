@@ -1,9 +1,14 @@
-"""Loopback fakes of the OpenAI Chat Completions, OpenAI Responses and Anthropic Messages APIs."""
+"""Loopback fakes of the OpenAI Chat Completions, OpenAI Responses and Anthropic Messages APIs.
+
+Whole and streamed (server-sent events) answers, with text and tool calls, in each vendor's
+wire format (tests/fakes/llm_wire.py).
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -13,9 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
-RESPONSES_PATH = "/v1/responses"
-MESSAGES_PATH = "/v1/messages"
+from tests.fakes.llm_wire import (
+    CHAT_COMPLETIONS_PATH,
+    MESSAGES_PATH,
+    RESPONSES_PATH,
+    Answer,
+    stream_events,
+    whole_body,
+)
+
 LOOPBACK = "127.0.0.1"
 KNOWN_PATHS = (CHAT_COMPLETIONS_PATH, RESPONSES_PATH, MESSAGES_PATH)
 
@@ -30,6 +41,7 @@ class RecordedRequest:
     body: Any
     received_at: float
     answered_at: float | None = None
+    first_token_at: float | None = None  # a streamed answer's first piece of text
 
     @property
     def json(self) -> dict[str, Any]:
@@ -40,13 +52,33 @@ class RecordedRequest:
 
 @dataclass
 class Reply:
-    """A scripted answer: assistant text in the vendor's format, or a raw status/body override."""
+    """A scripted answer: assistant text in the vendor's format, or a raw status/body override.
+
+    `tool_calls` are (function name, JSON arguments); `finish="length"` ends the answer on the
+    token budget. Streamed, the text goes out in `pieces` (its words by default), each after
+    `token_delay` seconds.
+    """
 
     text: str = ""
     status: int = 200
     raw_body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    finish: str = "stop"
+    token_delay: float = 0.0
+    pieces: list[str] | None = None
+
+    @classmethod
+    def calling(cls, name: str, arguments: dict[str, Any] | None = None, text: str = "") -> Reply:
+        """An answer that calls one function with these arguments."""
+        return cls(text=text, tool_calls=[(name, json.dumps(arguments or {}))])
+
+    def text_pieces(self) -> list[str]:
+        """The text as streamed: the given pieces, or word by word."""
+        if self.pieces is not None:
+            return list(self.pieces)
+        return [piece for piece in re.findall(r"\S*\s*", self.text) if piece]
 
     @classmethod
     def rate_limited(cls, retry_after: float = 0.05) -> Reply:
@@ -67,6 +99,13 @@ class Reply:
 ReplySpec = Reply | str | Callable[[RecordedRequest], "Reply | str"]
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per request, and a listen backlog for many concurrent streams (default: 5)."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 class FakeLLMServer:
     """A scriptable HTTP server on 127.0.0.1 speaking the three vendor wire formats.
 
@@ -81,8 +120,7 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((LOOPBACK, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -203,6 +241,9 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             spec = fake._record(request)
             reply = _resolve(spec, request)
             fake._wait(reply.delay)
+            if _wants_stream(request, reply):
+                self._stream(fake, request, reply)
+                return
             status, payload, headers = _render(fake, request, reply)
             try:
                 self.send_response(status)
@@ -215,6 +256,30 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
             except OSError:
                 pass  # the client gave up (timeout) and closed the socket
+            finally:
+                request.answered_at = time.monotonic()
+
+        def _stream(self, fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> None:
+            """Answer as server-sent events, one event per piece, closing the connection after."""
+            answer = _answer(fake, request, reply)
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                for name, data in stream_events(request.path, answer, request.json):
+                    text = data if isinstance(data, str) else json.dumps(data)
+                    text_event = isinstance(data, dict) and _is_text_event(data)
+                    if text_event:
+                        fake._wait(reply.token_delay)
+                    head = f"event: {name}\n" if name else ""
+                    self.wfile.write(f"{head}data: {text}\n\n".encode())
+                    self.wfile.flush()
+                    if text_event and request.first_token_at is None:
+                        request.first_token_at = time.monotonic()
+            except OSError:
+                pass  # the client went away mid-stream
             finally:
                 request.answered_at = time.monotonic()
 
@@ -231,6 +296,35 @@ def _resolve(spec: ReplySpec, request: RecordedRequest) -> Reply:
     return spec if isinstance(spec, Reply) else Reply(text=spec)
 
 
+def _wants_stream(request: RecordedRequest, reply: Reply) -> bool:
+    body = request.body if isinstance(request.body, dict) else {}
+    return (
+        request.path in KNOWN_PATHS
+        and bool(body.get("stream"))
+        and reply.status == 200
+        and reply.raw_body is None
+    )
+
+
+def _is_text_event(data: dict[str, Any]) -> bool:
+    """Whether an event carries a piece of text (the slow fake waits before each)."""
+    if data.get("type") in ("response.output_text.delta", "content_block_delta"):
+        return True
+    choices = data.get("choices") or []
+    return bool(choices and (choices[0].get("delta") or {}).get("content"))
+
+
+def _answer(fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> Answer:
+    body = request.body if isinstance(request.body, dict) else {}
+    return Answer(
+        pieces=reply.text_pieces(),
+        tool_calls=list(reply.tool_calls),
+        finish=reply.finish,
+        number=fake._next_id(),
+        model=str(body.get("model", "fake-model")),
+    )
+
+
 def _render(
     fake: FakeLLMServer, request: RecordedRequest, reply: Reply
 ) -> tuple[int, bytes, dict[str, str]]:
@@ -243,79 +337,8 @@ def _render(
     if reply.status != 200:
         payload = _error_body(request.path, reply.status, "scripted error")
         return reply.status, json.dumps(payload).encode(), dict(reply.headers)
-    body = request.body if isinstance(request.body, dict) else {}
-    model = str(body.get("model", "fake-model"))
-    number = fake._next_id()
-    if request.path == CHAT_COMPLETIONS_PATH:
-        payload = _chat_completion(number, model, reply.text)
-    elif request.path == RESPONSES_PATH:
-        payload = _response(number, model, reply.text)
-    else:
-        payload = _message(number, model, reply.text)
+    payload = whole_body(request.path, _answer(fake, request, reply))
     return 200, json.dumps(payload).encode(), dict(reply.headers)
-
-
-def _chat_completion(number: int, model: str, text: str) -> dict[str, Any]:
-    """An OpenAI Chat Completions response body."""
-    return {
-        "id": f"chatcmpl-fake-{number}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "finish_reason": "stop",
-                "logprobs": None,
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-def _response(number: int, model: str, text: str) -> dict[str, Any]:
-    """An OpenAI Responses API response body."""
-    return {
-        "id": f"resp_fake_{number}",
-        "object": "response",
-        "created_at": int(time.time()),
-        "status": "completed",
-        "model": model,
-        "output": [
-            {
-                "type": "message",
-                "id": f"msg_fake_{number}",
-                "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }
-        ],
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
-        "usage": {
-            "input_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": 5,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 15,
-        },
-    }
-
-
-def _message(number: int, model: str, text: str) -> dict[str, Any]:
-    """An Anthropic Messages response body."""
-    return {
-        "id": f"msg_fake_{number}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-    }
 
 
 def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
@@ -336,3 +359,22 @@ def iter_texts(requests: Iterable[RecordedRequest]) -> Iterator[str]:
         for message in body.get("messages", []):
             if isinstance(message.get("content"), str):
                 yield message["content"]
+
+
+def main() -> None:
+    """Serve a fake on 127.0.0.1 until killed (benchmarks run it as a process of its own)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="A loopback fake LLM (every vendor format).")
+    parser.add_argument("--tokens", type=int, default=20, help="words in every answer")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds before each")
+    args = parser.parse_args()
+    text = " ".join(f"word{number}" for number in range(args.tokens))
+    with FakeLLMServer(default=Reply(text=text, token_delay=args.token_delay)) as fake:
+        print(fake.openai_base_url, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or kills us)
+
+
+if __name__ == "__main__":
+    main()

@@ -86,6 +86,8 @@ class Command(EngramiaCommand):
             definitions = self._definitions(project, options)
         payload = {key: getattr(summary, key) for key in SUMMARY_KEYS}
         payload.update(
+            threads_restored=summary.threads_restored,
+            messages_restored=summary.messages_restored,
             unpaired=summary.unpaired,
             dry_run=summary.dry_run,
             projects=summary.projects,
@@ -102,12 +104,18 @@ class Command(EngramiaCommand):
             f"skipped {summary.skipped} already present, {summary.unpaired} unpaired messages, "
             f"{summary.errors} bad lines ({summary.patterns_per_second} patterns/s)"
         )
+        restored = "would restore" if summary.dry_run else "restored"
+        self.stdout.write(
+            f"{restored} {summary.messages_restored} messages in {summary.threads_restored} "
+            "threads under their OpenAI ids (served at /openai/v1)"
+        )
         for error in summary.error_lines[:20]:
             self.stdout.write(f"  line {error['line']}: {error['reason']}")
         if definitions is not None:
             self.stdout.write(
-                f"definitions: {definitions.assistants} assistants, {definitions.skills} skills, "
-                f"{definitions.documents} documents"
+                f"definitions: {definitions.assistants} assistants "
+                f"({definitions.assistants_restored} restored under their ids), "
+                f"{definitions.skills} skills, {definitions.documents} documents"
             )
 
     def _definitions(self, project: Any, options: dict[str, Any]) -> Any:

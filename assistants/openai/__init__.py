@@ -1,0 +1,1 @@
+"""The Assistants-compatible API: OpenAI Assistants v2 on the wire, Engramia underneath."""

@@ -1,0 +1,373 @@
+"""The run engine: one run from queued to its end, as OpenAI's Assistants stream events.
+
+`execute_run` is an async generator of (event, data) pairs in OpenAI's exact order
+(`thread.run.in_progress`, `thread.run.step.created`, `thread.message.created`,
+`thread.message.delta`…, then `thread.run.requires_action` or `.completed`). A streamed run
+sends them to the client as they come; a job drives the same generator and drops them, calling
+the model without streaming. Every state change goes through assistants.openai.services
+.execution in its own short transaction, run on a thread (`in_thread`), so the event loop never
+waits on the database while other streams are flowing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+
+from assistants.choices import RunStatus
+from assistants.models import Message, RunStep
+from assistants.openai import prompt
+from assistants.openai.services import execution, steps
+from assistants.openai.services.execution import RunState
+from assistants.openai.shapes import message_shape, run_shape, step_shape
+from engramia_site.errors import DependencyUnavailable
+from memory.providers.chat import (
+    ChatEvent,
+    ChatProvider,
+    ChatRequest,
+    Finished,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCallStarted,
+    Usage,
+)
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[str, dict[str, Any]]
+T = TypeVar("T")
+# file_search rounds a run may make before it must answer.
+MAX_ROUNDS = 8
+CANCEL_CHECK_SECONDS = 1.0
+
+
+async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run database work off the event loop, on the request's (or job's) own thread."""
+    return await sync_to_async(function, thread_sensitive=True)(*args, **kwargs)
+
+
+@dataclass
+class _Call:
+    id: str
+    name: str
+    kind: str  # "function" or "file_search"
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Round:
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+    cancelled: bool = False
+
+
+class RunEngine:
+    """Executes one run; `events()` yields what happened, in OpenAI's order."""
+
+    def __init__(
+        self, run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+    ) -> None:
+        self.run_pk = run_pk
+        self.actor = actor
+        self.streaming = streaming
+        self.state: RunState | None = None
+        self.prepared = prepared  # begun already by the request that started the run
+        self.written: list[str] = []  # the open message's text so far
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Begin the run and go round by round until it waits, ends or fails."""
+        state = self.prepared or await in_thread(
+            execution.begin_run, run_pk=self.run_pk, actor=self.actor
+        )
+        if state is None:
+            return
+        self.state = state
+        yield self._run_event()
+        if state.request is None:
+            run = await in_thread(
+                steps.finish_run,
+                state=state,
+                actor=self.actor,
+                status=RunStatus.INCOMPLETE,
+                incomplete_reason="max_prompt_tokens",
+            )
+            yield self._run_event(run.status)
+            return
+        try:
+            provider = self._provider()  # no database: the project is loaded already
+            for _ in range(MAX_ROUNDS):
+                async for event in self._round(provider):
+                    yield event
+                if state.request is None:  # the round ended the run, or it awaits tool outputs
+                    return
+            async for event in self._fail("The run made too many file_search rounds."):
+                yield event
+        except DependencyUnavailable as exc:
+            async for event in self._fail(exc.public_message, _error_code(exc)):
+                yield event
+        except Exception:
+            logger.exception("run %s failed on the server", state.run.public_id)
+            async for event in self._fail("The run failed on the server; see its log."):
+                yield event
+
+    def _provider(self) -> ChatProvider:
+        from memory.services.evaluations import chat_for
+
+        assert self.state is not None
+        return chat_for(self.state.run.project)
+
+    def _run_event(self, status: str | None = None) -> Event:
+        assert self.state is not None
+        run = self.state.run
+        return f"thread.run.{status or run.status}", run_shape(run, self.state.thread_id)
+
+    def _step_event(self, step: RunStep, status: str | None = None) -> Event:
+        assert self.state is not None
+        shape = step_shape(step, self.state.run, self.state.thread_id)
+        return f"thread.run.step.{status or step.status}", shape
+
+    def _message_event(self, message: Message, status: str | None = None) -> Event:
+        assert self.state is not None
+        return f"thread.message.{status or message.status}", message_shape(
+            message, self.state.thread_id
+        )
+
+    async def _llm_events(
+        self, provider: ChatProvider, request: ChatRequest
+    ) -> AsyncGenerator[ChatEvent, None]:
+        if self.streaming:
+            async for event in provider.stream(request):
+                yield event
+            return
+        result = await provider.complete(request)
+        if result.text:
+            yield TextDelta(result.text)
+        for index, call in enumerate(result.tool_calls):
+            yield ToolCallStarted(index, call.id, call.name)
+            yield ToolArgumentsDelta(index, call.arguments)
+        yield Finished(result)
+
+    async def _round(self, provider: ChatProvider) -> AsyncIterator[Event]:
+        """One model call: stream its text and tool calls, then act on how it ended."""
+        state = self.state
+        assert state is not None and state.request is not None
+        current = _Round()
+        checked = time.monotonic()
+        answer = self._llm_events(provider, state.request)
+        try:
+            async for chat_event in answer:
+                async for event in self._take(chat_event, current):
+                    yield event
+                if self.streaming and time.monotonic() - checked > CANCEL_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if await in_thread(execution.run_status, self.run_pk) == RunStatus.CANCELLING:
+                        current.cancelled = True
+                        break
+        finally:
+            await answer.aclose()  # a cancelled run stops the model's stream too
+        state.usage = Usage(
+            state.usage.prompt_tokens + current.usage.prompt_tokens,
+            state.usage.completion_tokens + current.usage.completion_tokens,
+        )
+        if current.cancelled:
+            await self._keep_written(RunStatus.CANCELLED)
+            async for event in self._end(RunStatus.CANCELLED):
+                yield event
+        elif current.calls and current.finish != "length":
+            async for event in self._tool_calls(current):
+                yield event
+        else:
+            async for event in self._answer(current):
+                yield event
+
+    async def _take(self, chat_event: ChatEvent, current: _Round) -> AsyncIterator[Event]:
+        """Turn one of the model's events into the run's."""
+        state = self.state
+        assert state is not None
+        if isinstance(chat_event, TextDelta) and chat_event.text:
+            if state.message is None:
+                async for event in self._open_message():
+                    yield event
+            assert state.message is not None
+            part: dict[str, Any] = {"index": 0, "type": "text", "text": {"value": chat_event.text}}
+            if not current.text:
+                part["text"]["annotations"] = []
+            current.text.append(chat_event.text)
+            self.written.append(chat_event.text)
+            delta = {"id": state.message.public_id, "object": "thread.message.delta"}
+            yield "thread.message.delta", {**delta, "delta": {"content": [part]}}
+        elif isinstance(chat_event, ToolCallStarted):
+            async for event in self._start_call(chat_event, current):
+                yield event
+        elif isinstance(chat_event, ToolArgumentsDelta) and chat_event.index in current.calls:
+            call = current.calls[chat_event.index]
+            call.arguments.append(chat_event.text)
+            if call.kind == "function" and state.tool_step is not None:
+                piece = {"index": chat_event.index, "type": "function"}
+                piece["function"] = {"arguments": chat_event.text}
+                yield self._step_delta(piece)
+        elif isinstance(chat_event, Finished):
+            current.finish = chat_event.result.finish
+            current.usage = chat_event.result.usage
+
+    def _step_delta(self, call: dict[str, Any]) -> Event:
+        assert self.state is not None and self.state.tool_step is not None
+        details = {"type": "tool_calls", "tool_calls": [call]}
+        body = {"id": self.state.tool_step.public_id, "object": "thread.run.step.delta"}
+        return "thread.run.step.delta", {**body, "delta": {"step_details": details}}
+
+    async def _open_message(self) -> AsyncIterator[Event]:
+        self.written = []
+        assert self.state is not None
+        state = steps.new_message(self.state)  # stored when it ends
+        assert state.message is not None and state.message_step is not None
+        yield self._step_event(state.message_step, "created")
+        yield self._step_event(state.message_step, "in_progress")
+        yield self._message_event(state.message, "created")
+        yield self._message_event(state.message, "in_progress")
+
+    async def _close_message(self, text: str) -> AsyncIterator[Event]:
+        """End the open message because tool calls follow it."""
+        state = self.state
+        assert state is not None and state.message is not None
+        await in_thread(steps.close_message, state=state, text=text, actor=self.actor)
+        assert state.message is not None and state.message_step is not None
+        yield self._message_event(state.message)
+        yield self._step_event(state.message_step)
+        state.message = state.message_step = None
+
+    async def _start_call(self, started: ToolCallStarted, current: _Round) -> AsyncIterator[Event]:
+        state = self.state
+        assert state is not None
+        if state.message is not None:  # text before the calls is a message of its own
+            async for event in self._close_message("".join(current.text)):
+                yield event
+            current.text = []
+        if state.tool_step is None:
+            steps.new_tool_step(state)  # stored with the calls
+            assert state.tool_step is not None
+            yield self._step_event(state.tool_step, "created")
+            yield self._step_event(state.tool_step, "in_progress")
+        searching = started.name == prompt.FILE_SEARCH and state.file_search is not None
+        call = _Call(steps.new_call_id(), started.name, "file_search" if searching else "function")
+        current.calls[started.index] = call
+        piece: dict[str, Any] = {"index": started.index, "id": call.id, "type": call.kind}
+        if searching:
+            piece["file_search"] = {}
+        else:
+            piece["function"] = {"name": call.name, "arguments": "", "output": None}
+        yield self._step_delta(piece)
+
+    async def _tool_calls(self, current: _Round) -> AsyncIterator[Event]:
+        """Search now, or hand function calls to the client (requires_action)."""
+        state = self.state
+        assert state is not None and state.tool_step is not None
+        details = []
+        for call in (current.calls[index] for index in sorted(current.calls)):
+            arguments = "".join(call.arguments) or "{}"
+            if call.kind == "file_search":
+                query = _query(arguments)
+                results = await in_thread(steps.file_search, state, query)
+                search = {"query": query, "results": results, **(state.file_search or {})}
+                details.append({"id": call.id, "type": "file_search", "file_search": search})
+            else:
+                function = {"name": call.name, "arguments": arguments, "output": None}
+                details.append({"id": call.id, "type": "function", "function": function})
+        step = state.tool_step
+        run = await in_thread(steps.record_tool_calls, state=state, calls=details, actor=self.actor)
+        state.request = None
+        if run.status == RunStatus.REQUIRES_ACTION:
+            yield self._run_event()
+            return
+        yield self._step_event(step)
+        state.tool_step = None
+        if run.status == RunStatus.CANCELLED:
+            yield self._run_event()
+            return
+        await in_thread(execution.next_round, state)
+
+    async def _answer(self, current: _Round) -> AsyncIterator[Event]:
+        """Store the answer and end the run in one transaction, then tell what happened."""
+        state = self.state
+        assert state is not None
+        if state.message is None:  # the model said nothing at all: an empty message
+            async for event in self._open_message():
+                yield event
+        message, step = state.message, state.message_step
+        assert message is not None and step is not None
+        run = await in_thread(
+            steps.complete_answer,
+            state=state,
+            text="".join(current.text),
+            cut_short=current.finish == "length",
+            actor=self.actor,
+        )
+        yield self._message_event(message)
+        yield self._step_event(step)
+        state.message = state.message_step = state.request = None
+        yield self._run_event(run.status)
+
+    async def _end(
+        self, status: RunStatus, *, last_error: dict[str, Any] | None = None
+    ) -> AsyncIterator[Event]:
+        """End the run without an answer; the steps and message it had open end with it."""
+        state = self.state
+        assert state is not None
+        open_items = [item for item in (state.message, state.message_step, state.tool_step) if item]
+        run = await in_thread(
+            steps.finish_run, state=state, actor=self.actor, status=status, last_error=last_error
+        )
+        for item in open_items:
+            if isinstance(item, Message):
+                yield self._message_event(item)
+            else:
+                yield self._step_event(item)
+        state.message = state.message_step = state.tool_step = state.request = None
+        yield self._run_event(run.status)
+
+    async def _keep_written(self, reason: RunStatus) -> None:
+        """An interrupted answer: the message keeps what was written, as incomplete."""
+        if self.state is not None and self.state.message is not None:
+            await in_thread(
+                steps.close_message,
+                state=self.state,
+                text="".join(self.written),
+                actor=self.actor,
+                interrupted=reason,
+            )
+
+    async def _fail(self, message: str, code: str = "server_error") -> AsyncIterator[Event]:
+        await self._keep_written(RunStatus.FAILED)
+        async for event in self._end(
+            RunStatus.FAILED, last_error={"code": code, "message": message}
+        ):
+            yield event
+
+
+def _query(arguments: str) -> str:
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return arguments
+    return str(parsed.get("query", "")) if isinstance(parsed, dict) else str(parsed)
+
+
+def _error_code(exc: DependencyUnavailable) -> str:
+    return "rate_limit_exceeded" if "HTTP 429" in str(exc) else "server_error"
+
+
+async def execute_run(
+    run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+) -> AsyncIterator[Event]:
+    """The events of executing a run (see RunEngine)."""
+    engine = RunEngine(run_pk, actor=actor, streaming=streaming, prepared=prepared)
+    async for event in engine.events():
+        yield event

@@ -1,0 +1,1 @@
+"""Services of the Assistants-compatible API: every write, keyword-only actor, audited."""

@@ -1,0 +1,78 @@
+"""Server-sent events of a streamed run, from an async iterator (Django's ASGI handler sends
+each event as it comes, while the event loop serves the other streams).
+
+The run is executed in the request. If the client goes away mid-run, a job takes the run over
+from its last stored state, so it still ends (and is learned) as if the client had stayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.db import connection
+from django.http import StreamingHttpResponse
+
+from assistants.openai.engine import Event, execute_run, in_thread
+from assistants.openai.services.execution import RunState
+from assistants.openai.services.runs import hand_over
+from engramia_site.openai_errors import openai_error
+from engramia_site.request_context import ActingContext, current_context, resumed
+
+logger = logging.getLogger(__name__)
+
+DONE = b"event: done\ndata: [DONE]\n\n"
+
+
+def encode(name: str, data: Any) -> bytes:
+    """One server-sent event."""
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _release_connection() -> None:
+    # The request's thread ends with the stream; its connection would otherwise linger.
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+async def run_events(
+    prelude: list[Event],
+    run_pk: int,
+    actor: Any,
+    context: ActingContext | None,
+    prepared: RunState | None = None,
+) -> AsyncIterator[bytes]:
+    """The run's events as SSE bytes: what the view already did, then the execution, then done."""
+    finished = False
+    with resumed(context):
+        try:
+            for name, data in prelude:
+                yield encode(name, data)
+            events = execute_run(run_pk, actor=actor, streaming=True, prepared=prepared)
+            async for name, data in events:
+                yield encode(name, data)
+            finished = True
+            yield DONE
+        except (asyncio.CancelledError, GeneratorExit):
+            if not finished:
+                await in_thread(hand_over, run_pk=run_pk, actor=actor)
+            raise
+        except Exception:
+            logger.exception("streaming run %s failed", run_pk)
+            yield encode("error", openai_error(500, "The run failed on the server."))
+            yield DONE
+        finally:
+            await in_thread(_release_connection)
+
+
+def stream_response(run: Any, prelude: list[Event], actor: Any) -> StreamingHttpResponse:
+    """The streamed answer of a request that started (or resumed) a run, prepared by it."""
+    prepared = getattr(run, "prepared", None)
+    events = run_events(prelude, run.pk, actor, current_context(), prepared)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass events on as they come
+    return response

@@ -1,0 +1,215 @@
+"""Anthropic Messages API for runs: tool_use blocks in, tool_result blocks back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+
+from memory.providers.chat.base import (
+    CHAT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_TOKENS,
+    ChatError,
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    Finish,
+    Finished,
+    StreamAssembler,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCall,
+    ToolCallStarted,
+    Usage,
+    loop_client,
+    shared_ssl_context,
+)
+from memory.providers.llm import LLMSettings, upstream_error
+
+JSON_ONLY = "Answer with one JSON object and nothing else."
+_FINISH: dict[str, Finish] = {"max_tokens": "length", "tool_use": "tool_calls"}
+# Messages must open with the user; a thread whose first message is the assistant's gets this.
+OPENING = "(The conversation so far follows.)"
+
+
+def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.content or "(no output)",
+            }
+        ]
+    blocks: list[dict[str, Any]] = []
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": arguments if isinstance(arguments, dict) else {},
+            }
+        )
+    return blocks
+
+
+def anthropic_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation as Messages turns: strictly alternating, tool results as user turns."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    if turns and turns[0]["role"] == "assistant":
+        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": OPENING}]})
+    return turns
+
+
+class AnthropicMessages:
+    """Runs through POST /v1/messages."""
+
+    vendor = "anthropic"
+
+    def __init__(self, settings: LLMSettings, *, max_retries: int = 2) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.name = f"anthropic:{settings.model}"
+        self.max_retries = max_retries
+
+    def _client(self) -> anthropic.AsyncAnthropic:
+        settings = self.settings
+        key = ("anthropic", settings.base_url, settings.api_key, self.max_retries)
+        return loop_client(
+            key,
+            lambda: anthropic.AsyncAnthropic(
+                api_key=settings.api_key,
+                base_url=settings.base_url,
+                timeout=CHAT_TIMEOUT_SECONDS,
+                max_retries=self.max_retries,
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+            ),
+        )
+
+    def _error(self, exc: Exception, model: str) -> ChatError:
+        error = upstream_error(
+            f"{self.vendor}:{model}",
+            self.max_retries,
+            exc,
+            key_variable="ANTHROPIC_API_KEY",
+            error_class=ChatError,
+        )
+        return error if isinstance(error, ChatError) else ChatError(str(error))
+
+    def request(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body (temperature and top_p are not parameters of the installed API)."""
+        system = request.system
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": anthropic_messages(request.messages),
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                }
+                for tool in request.tools
+            ]
+            body["tool_choice"] = self._tool_choice(request)
+        format_ = request.response_format or {}
+        if format_.get("type") == "json_schema":
+            schema = (format_.get("json_schema") or {}).get("schema") or {"type": "object"}
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        elif format_.get("type") == "json_object":
+            system = f"{system}\n\n{JSON_ONLY}" if system else JSON_ONLY
+        if system:
+            body["system"] = system
+        if stream:
+            body["stream"] = True
+        return body
+
+    @staticmethod
+    def _tool_choice(request: ChatRequest) -> dict[str, Any]:
+        if request.tool_choice == "none":
+            return {"type": "none"}
+        choice: dict[str, Any]
+        if request.forced_tool:
+            choice = {"type": "tool", "name": request.forced_tool}
+        else:
+            choice = {"type": "any" if request.tool_choice == "required" else "auto"}
+        choice["disable_parallel_tool_use"] = not request.parallel_tool_calls
+        return choice
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """The model's whole answer."""
+        try:
+            message = await self._client().messages.create(**self.request(request, stream=False))
+            texts = [block.text for block in message.content if block.type == "text"]
+            calls = [
+                ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+                for block in message.content
+                if block.type == "tool_use"
+            ]
+        except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        except (AttributeError, TypeError) as exc:
+            raise ChatError(f"{self.name}: unexpected message shape") from exc
+        finish = _FINISH.get(message.stop_reason or "", "stop")
+        usage = message.usage
+        return ChatResult(
+            text="".join(texts),
+            tool_calls=calls,
+            finish=finish,
+            usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """The model's answer as it is produced, ending with Finished."""
+        assembler = StreamAssembler()
+        blocks: dict[int, int] = {}  # content block index -> tool call index
+        prompt_tokens = completion_tokens = 0
+        try:
+            events = await self._client().messages.create(**self.request(request, stream=True))
+            async with events:  # closed even when the run stops reading
+                async for event in events:
+                    kind = event.type
+                    if kind == "message_start":
+                        prompt_tokens = event.message.usage.input_tokens or 0
+                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                        blocks[event.index] = len(blocks)
+                        block = event.content_block
+                        yield assembler.add(
+                            ToolCallStarted(blocks[event.index], block.id, block.name)
+                        )
+                    elif kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            yield assembler.add(TextDelta(delta.text))
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            yield assembler.add(
+                                ToolArgumentsDelta(blocks[event.index], delta.partial_json)
+                            )
+                    elif kind == "message_delta":
+                        assembler.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
+                        completion_tokens = event.usage.output_tokens or 0
+        except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        assembler.usage = Usage(prompt_tokens, completion_tokens)
+        yield Finished(assembler.result())

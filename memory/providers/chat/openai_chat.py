@@ -1,0 +1,220 @@
+"""OpenAI Chat Completions (and OpenAI-compatible servers: vLLM, Ollama, LiteLLM…) for runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from memory.providers.chat.base import (
+    CHAT_TIMEOUT_SECONDS,
+    ChatError,
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    Finish,
+    Finished,
+    StreamAssembler,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCall,
+    ToolCallStarted,
+    Usage,
+    estimate_tokens,
+    loop_client,
+    shared_ssl_context,
+)
+from memory.providers.llm import LLMSettings, is_reasoning_model, upstream_error
+
+_FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
+
+
+class OpenAIClientMixin:
+    """An AsyncOpenAI client per event loop, and SDK errors as ChatError."""
+
+    vendor = "openai"
+
+    def __init__(self, settings: LLMSettings, *, max_retries: int = 2) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.name = f"openai:{settings.model}"
+        self.max_retries = max_retries
+
+    def _client(self) -> openai.AsyncOpenAI:
+        settings = self.settings
+        key = ("openai", settings.base_url, settings.api_key, self.max_retries)
+        return loop_client(
+            key,
+            lambda: openai.AsyncOpenAI(
+                api_key=settings.api_key,
+                base_url=settings.base_url,
+                timeout=CHAT_TIMEOUT_SECONDS,
+                max_retries=self.max_retries,
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+            ),
+        )
+
+    def _error(self, exc: Exception, model: str) -> ChatError:
+        error = upstream_error(
+            f"{self.vendor}:{model}",
+            self.max_retries,
+            exc,
+            key_variable="OPENAI_API_KEY",
+            error_class=ChatError,
+        )
+        return error if isinstance(error, ChatError) else ChatError(str(error))
+
+
+def chat_messages(system: str, messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions form."""
+    converted: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        if message.role == "tool":
+            converted.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+            )
+        elif message.role == "assistant" and message.tool_calls:
+            converted.append(
+                {
+                    "role": "assistant",
+                    "content": message.content or None,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                        }
+                        for call in message.tool_calls
+                    ],
+                }
+            )
+        else:
+            converted.append({"role": message.role, "content": message.content})
+    return converted
+
+
+class OpenAIChatCompletions(OpenAIClientMixin):
+    """Runs through POST /chat/completions."""
+
+    def request(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body for this run's model call."""
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": chat_messages(request.system, request.messages),
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters or {"type": "object", "properties": {}},
+                    },
+                }
+                for tool in request.tools
+            ]
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": request.forced_tool}}
+                if request.forced_tool
+                else request.tool_choice
+            )
+        body.update(self._sampling(request))
+        if request.response_format:
+            body["response_format"] = request.response_format
+        if stream:
+            body["stream"] = True
+            if not self.settings.base_url:  # compatible servers may refuse stream_options
+                body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _sampling(self, request: ChatRequest) -> dict[str, Any]:
+        if is_reasoning_model(request.model):
+            sampling: dict[str, Any] = {}
+            if request.max_tokens:
+                sampling["max_completion_tokens"] = request.max_tokens
+            if request.reasoning_effort:
+                sampling["reasoning_effort"] = request.reasoning_effort
+            return sampling
+        sampling = {"max_tokens": request.max_tokens or None}
+        if request.temperature is not None:
+            sampling["temperature"] = request.temperature
+        if request.top_p is not None:
+            sampling["top_p"] = request.top_p
+        return {name: value for name, value in sampling.items() if value is not None}
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """The model's whole answer."""
+        try:
+            completion = await self._client().chat.completions.create(
+                **self.request(request, stream=False)
+            )
+            choice = completion.choices[0]
+            message = choice.message
+            calls = [
+                ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                for call in message.tool_calls or []
+                if getattr(call, "function", None) is not None
+            ]
+            text = message.content or ""
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise ChatError(f"{self.name}: unexpected chat completion shape") from exc
+        finish = _FINISH.get(choice.finish_reason or "", "tool_calls" if calls else "stop")
+        usage = completion.usage
+        return ChatResult(
+            text=text,
+            tool_calls=calls,
+            finish=finish,
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens)
+            if usage
+            else Usage(estimate_tokens(str(request.messages)), estimate_tokens(text)),
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """The model's answer as it is produced, ending with Finished."""
+        assembler = StreamAssembler()
+        started: set[int] = set()
+        try:
+            chunks = await self._client().chat.completions.create(
+                **self.request(request, stream=True)
+            )
+            async with chunks:  # closed even when the run stops reading
+                async for chunk in chunks:
+                    if getattr(chunk, "usage", None):
+                        usage = chunk.usage
+                        assembler.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+                    for choice in chunk.choices or []:
+                        for event in _choice_events(choice, started, assembler):
+                            yield assembler.add(event)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        yield Finished(assembler.result(len(str(request.messages))))
+
+
+def _choice_events(choice: Any, started: set[int], assembler: StreamAssembler) -> list[ChatEvent]:
+    """The events one streamed choice chunk carries."""
+    events: list[ChatEvent] = []
+    delta = choice.delta
+    if delta is not None and delta.content:
+        events.append(TextDelta(delta.content))
+    for call in (delta.tool_calls if delta is not None else None) or []:
+        index = call.index or 0
+        function = call.function
+        if index not in started:
+            started.add(index)
+            events.append(
+                ToolCallStarted(
+                    index, call.id or f"call_{index}", (function and function.name) or ""
+                )
+            )
+        if function is not None and function.arguments:
+            events.append(ToolArgumentsDelta(index, function.arguments))
+    if choice.finish_reason:
+        assembler.finish = _FINISH.get(choice.finish_reason, "stop")
+    return events

@@ -1,0 +1,179 @@
+"""OpenAI Responses API (ENGRAMIA_OPENAI_API=responses) for runs: stateless (`store: false`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from memory.providers.chat.base import (
+    ChatError,
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    Finished,
+    StreamAssembler,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCall,
+    ToolCallStarted,
+    Usage,
+)
+from memory.providers.chat.openai_chat import OpenAIClientMixin
+from memory.providers.llm import is_reasoning_model
+
+
+def response_input(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation as Responses input items."""
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.tool_call_id,
+                    "output": message.content,
+                }
+            )
+            continue
+        if message.content or not message.tool_calls:
+            items.append({"role": message.role, "content": message.content})
+        for call in message.tool_calls:
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments or "{}",
+                }
+            )
+    return items
+
+
+def _text_format(response_format: dict[str, Any]) -> dict[str, Any]:
+    """Chat's response_format in the Responses `text.format` form."""
+    if response_format.get("type") == "json_schema":
+        schema = dict(response_format.get("json_schema") or {})
+        return {"type": "json_schema", **schema}
+    return {"type": str(response_format.get("type", "text"))}
+
+
+class OpenAIResponses(OpenAIClientMixin):
+    """Runs through POST /responses."""
+
+    def request(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body for this run's model call."""
+        body: dict[str, Any] = {
+            "model": request.model,
+            "instructions": request.system,
+            "input": response_input(request.messages),
+            "store": False,
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters or {"type": "object", "properties": {}},
+                    "strict": False,
+                }
+                for tool in request.tools
+            ]
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+            body["tool_choice"] = (
+                {"type": "function", "name": request.forced_tool}
+                if request.forced_tool
+                else request.tool_choice
+            )
+        if request.max_tokens:
+            body["max_output_tokens"] = request.max_tokens
+        if is_reasoning_model(request.model):
+            if request.reasoning_effort:
+                body["reasoning"] = {"effort": request.reasoning_effort}
+        else:
+            if request.temperature is not None:
+                body["temperature"] = request.temperature
+            if request.top_p is not None:
+                body["top_p"] = request.top_p
+        if request.response_format:
+            body["text"] = {"format": _text_format(request.response_format)}
+        if stream:
+            body["stream"] = True
+        return body
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """The model's whole answer."""
+        try:
+            response = await self._client().responses.create(**self.request(request, stream=False))
+            return _result(response)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        except (AttributeError, TypeError) as exc:
+            raise ChatError(f"{self.name}: unexpected response shape") from exc
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """The model's answer as it is produced, ending with Finished."""
+        assembler = StreamAssembler()
+        final: Any = None
+        calls: dict[int, int] = {}  # output_index -> tool call index
+        try:
+            events = await self._client().responses.create(**self.request(request, stream=True))
+            async with events:  # closed even when the run stops reading
+                async for event in events:
+                    kind = getattr(event, "type", "")
+                    if kind == "response.output_text.delta":
+                        yield assembler.add(TextDelta(event.delta))
+                    elif (
+                        kind == "response.output_item.added" and event.item.type == "function_call"
+                    ):
+                        calls[event.output_index] = len(calls)
+                        item = event.item
+                        yield assembler.add(
+                            ToolCallStarted(calls[event.output_index], item.call_id, item.name)
+                        )
+                    elif kind == "response.function_call_arguments.delta":
+                        index = calls.get(event.output_index)
+                        if index is not None:
+                            yield assembler.add(ToolArgumentsDelta(index, event.delta))
+                    elif kind in ("response.completed", "response.incomplete"):
+                        final = event.response
+                    elif kind in ("response.failed", "error"):
+                        raise ChatError(f"{self.name}: {_failure(event)}")
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._error(exc, request.model) from exc
+        if final is None:
+            raise ChatError(f"{self.name}: the response stream ended before it completed")
+        yield Finished(_result(final))
+
+
+def _result(response: Any) -> ChatResult:
+    """A whole Responses answer as a ChatResult."""
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for item in response.output or []:
+        if item.type == "message":
+            texts.extend(part.text for part in item.content if part.type == "output_text")
+        elif item.type == "function_call":
+            calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
+    details = getattr(response, "incomplete_details", None)
+    if response.status == "incomplete" and getattr(details, "reason", "") == "max_output_tokens":
+        finish = "length"
+    else:
+        finish = "tool_calls" if calls else "stop"
+    usage = response.usage
+    return ChatResult(
+        text="".join(texts),
+        tool_calls=calls,
+        finish=finish,  # type: ignore[arg-type]
+        usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
+    )
+
+
+def _failure(event: Any) -> str:
+    """The reason a streamed response failed."""
+    error = getattr(getattr(event, "response", None), "error", None) or event
+    return str(getattr(error, "message", None) or "the response failed")

@@ -1,0 +1,240 @@
+"""Streamed runs: OpenAI's exact event order, snapshots before deltas, ends of every kind."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+
+from assistants.models import Run
+from jobs.models import Job
+from memory.models import Pattern
+from tests.assistants.openai.conftest import (
+    WEATHER_TOOL,
+    new_assistant,
+    new_thread,
+    read_events,
+    run_jobs,
+)
+from tests.fakes.llm_servers import Reply
+
+TEXT_RUN = [
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.message.created",
+    "thread.message.in_progress",
+    "thread.message.delta",
+    "thread.message.delta",
+    "thread.message.completed",
+    "thread.run.step.completed",
+    "thread.run.completed",
+    "done",
+]
+
+
+def stream_run(api, thread, assistant, **fields):
+    body = {"assistant_id": assistant["id"], "stream": True, **fields}
+    return read_events(api("post", f"/threads/{thread['id']}/runs", body))
+
+
+def names(events):
+    return [name for name, _ in events]
+
+
+def test_a_streamed_answer_follows_openais_event_order(api, llm):
+    assistant = new_assistant(api)
+    thread = new_thread(api, "hi")
+    llm.enqueue(Reply(text="Hello there."))
+    events = stream_run(api, thread, assistant)
+    assert names(events) == TEXT_RUN
+    created, queued, started = (data for _, data in events[:3])
+    assert (created["status"], queued["status"], started["status"]) == (
+        "queued",
+        "queued",
+        "in_progress",
+    )
+    step, message = events[3][1], events[5][1]
+    assert step["step_details"] == {
+        "type": "message_creation",
+        "message_creation": {"message_id": message["id"]},
+    }
+    assert (message["status"], message["content"]) == ("in_progress", [])
+    first, second = events[7][1], events[8][1]
+    assert first == {
+        "id": message["id"],
+        "object": "thread.message.delta",
+        "delta": {
+            "content": [
+                {"index": 0, "type": "text", "text": {"value": "Hello ", "annotations": []}}
+            ]
+        },
+    }
+    assert second["delta"]["content"][0]["text"] == {"value": "there."}
+    done = events[9][1]
+    assert done["status"] == "completed" and done["content"][0]["text"]["value"] == "Hello there."
+    # No usage in the stream of a compatible server: estimated from the text.
+    assert events[11][1]["status"] == "completed" and events[11][1]["usage"]["total_tokens"] > 0
+    assert events[-1] == ("done", "[DONE]")
+
+
+def test_a_streamed_function_call_ends_in_requires_action_then_outputs_continue_it(api, llm):
+    assistant = new_assistant(api, tools=[WEATHER_TOOL])
+    thread = new_thread(api, "Weather?")
+    llm.enqueue(Reply.calling("get_weather", {"city": "Oslo"}), Reply(text="Rain."))
+    events = stream_run(api, thread, assistant)
+    assert names(events) == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.delta",
+        "thread.run.step.delta",
+        "thread.run.step.delta",
+        "thread.run.requires_action",
+        "done",
+    ]
+    step = events[3][1]
+    assert step["type"] == "tool_calls" and step["step_details"]["tool_calls"] == []
+    started = events[5][1]["delta"]["step_details"]["tool_calls"][0]
+    assert started["function"] == {"name": "get_weather", "arguments": "", "output": None}
+    pieces = [
+        e[1]["delta"]["step_details"]["tool_calls"][0]["function"]["arguments"] for e in events[6:8]
+    ]
+    assert "".join(pieces) == '{"city": "Oslo"}'
+    run = events[8][1]
+    call = run["required_action"]["submit_tool_outputs"]["tool_calls"][0]
+    assert call["id"] == started["id"]
+
+    answer = read_events(
+        api(
+            "post",
+            f"/threads/{thread['id']}/runs/{run['id']}/submit_tool_outputs",
+            {"tool_outputs": [{"tool_call_id": call["id"], "output": "rain"}], "stream": True},
+        )
+    )
+    assert names(answer) == [
+        "thread.run.step.completed",
+        "thread.run.queued",
+        *TEXT_RUN[2:7],
+        "thread.message.delta",
+        *TEXT_RUN[9:],
+    ]
+    completed_step = answer[0][1]
+    assert completed_step["id"] == step["id"]
+    assert completed_step["step_details"]["tool_calls"][0]["function"]["output"] == "rain"
+
+
+def test_text_before_a_tool_call_is_a_message_of_its_own(api, llm):
+    assistant = new_assistant(api, tools=[WEATHER_TOOL])
+    thread = new_thread(api, "Weather?")
+    llm.enqueue(Reply(text="Let me check.", tool_calls=[("get_weather", '{"city": "Oslo"}')]))
+    events = stream_run(api, thread, assistant)
+    assert names(events)[3:13] == [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        "thread.message.delta",
+        "thread.message.delta",
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.step.created",
+    ]
+    assert names(events)[-2:] == ["thread.run.requires_action", "done"]
+
+
+def test_a_streamed_run_that_fails_says_why_in_its_last_event(api, llm):
+    assistant = new_assistant(api)
+    thread = new_thread(api, "hi")
+    llm.enqueue(Reply(status=400))
+    events = stream_run(api, thread, assistant)
+    assert names(events) == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.failed",
+        "done",
+    ]
+    assert events[3][1]["last_error"]["code"] == "server_error"
+
+
+def test_create_and_run_streams_the_new_thread_first(api, llm):
+    assistant = new_assistant(api)
+    events = read_events(
+        api(
+            "post",
+            "/threads/runs",
+            {
+                "assistant_id": assistant["id"],
+                "stream": True,
+                "thread": {"messages": [{"role": "user", "content": "hi"}]},
+            },
+        )
+    )
+    assert names(events)[:3] == ["thread.created", "thread.run.created", "thread.run.queued"]
+    assert events[1][1]["thread_id"] == events[0][1]["id"]
+    assert names(events)[-2:] == ["thread.run.completed", "done"]
+
+
+def test_a_completed_stream_is_learned_by_a_job_after_the_stream(api, llm):
+    assistant = new_assistant(api)
+    thread = new_thread(api, "What is the refund window?")
+    llm.enqueue(Reply(text="Thirty days."))
+    events = stream_run(api, thread, assistant)
+    run_id = events[0][1]["id"]
+    assert not Pattern.objects.filter(source="assistants-api").exists()
+    job = Run.objects.get(public_id=run_id).job
+    assert job.kind == "assistants_run" and job.status == "pending"
+    run_jobs()
+    pattern = Pattern.objects.get(source="assistants-api")
+    assert (pattern.task, pattern.code, pattern.run_id) == (
+        "What is the refund window?",
+        "Thirty days.",
+        run_id,
+    )
+    assert len(llm.requests) == 1  # learning did not run the model again
+
+
+def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner):
+    from assistants.openai.services.runs import create_run
+    from assistants.openai.stream import run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "hi")
+    llm.enqueue(Reply(text="one two three four"))
+    from assistants.models import Thread
+
+    run = create_run(
+        thread=Thread.objects.get(public_id=thread["id"]),
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+
+    async def leave_after_first_delta() -> list[bytes]:
+        received = []
+        stream = run_events([], run.pk, owner.user, None)
+        async for chunk in stream:
+            received.append(chunk)
+            if b"thread.message.delta" in chunk:
+                break
+        await stream.aclose()
+        return received
+
+    received = async_to_sync(leave_after_first_delta)()
+    assert b"thread.message.delta" in received[-1]
+    handed = Run.objects.get(pk=run.pk)
+    assert handed.status == "in_progress" and handed.job.status == "pending"
+    llm.enqueue(Reply(text="The whole answer."))
+    run_jobs()
+    done = Run.objects.get(pk=run.pk)
+    assert done.status == "completed" and done.learned
+    texts = [
+        m["content"][0]["text"]["value"]
+        for m in api("get", f"/threads/{thread['id']}/messages").json()["data"]
+    ]
+    assert texts == ["The whole answer.", "hi"]  # the half-written message was replaced
+    assert Job.objects.filter(kind="assistants_run").count() == 1

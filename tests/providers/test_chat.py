@@ -1,0 +1,226 @@
+"""Chat with tools and streaming: each vendor's wire format through its real SDK, to a fake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from memory.providers.chat import (
+    ChatError,
+    ChatMessage,
+    ChatNotConfigured,
+    ChatRequest,
+    Finished,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCall,
+    ToolCallStarted,
+    ToolSpec,
+    close_clients,
+    get_chat,
+)
+from tests.fakes.llm_servers import (
+    CHAT_COMPLETIONS_PATH,
+    MESSAGES_PATH,
+    RESPONSES_PATH,
+    FakeLLMServer,
+    Reply,
+)
+from tests.providers.test_llm import ENV_VARIABLES
+
+VENDORS = {
+    "chat": ("openai", CHAT_COMPLETIONS_PATH),
+    "responses": ("openai", RESPONSES_PATH),
+    "anthropic": ("anthropic", MESSAGES_PATH),
+}
+WEATHER = ToolSpec(
+    "get_weather",
+    "The weather in a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(default="hello there") as server:
+        yield server
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, fake: FakeLLMServer, style: str) -> None:
+    vendor, _ = VENDORS[style]
+    monkeypatch.setenv("ENGRAMIA_LLM", vendor)
+    if vendor == "anthropic":
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.anthropic_base_url)
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
+        monkeypatch.setenv("ENGRAMIA_OPENAI_API", style)
+
+
+def conversation() -> list[ChatMessage]:
+    call = ToolCall("call_1", "get_weather", '{"city": "Oslo"}')
+    return [
+        ChatMessage("user", "Weather in Oslo?"),
+        ChatMessage("assistant", "", tool_calls=(call,)),
+        ChatMessage("tool", "12 C and rain", tool_call_id="call_1"),
+    ]
+
+
+def run(coroutine: Any) -> Any:
+    async def with_cleanup() -> Any:
+        try:
+            return await coroutine
+        finally:
+            await close_clients()
+
+    return asyncio.run(with_cleanup())
+
+
+async def collect(provider: Any, request: ChatRequest) -> list[Any]:
+    return [event async for event in provider.stream(request)]
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_a_whole_answer_with_text_and_usage(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    request = ChatRequest(model="m-1", system="Be brief.", messages=[ChatMessage("user", "Hi")])
+    result = run(get_chat().complete(request))
+    assert (result.text, result.finish, result.tool_calls) == ("hello there", "stop", [])
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (10, 5)
+    assert fake.requests[0].path == VENDORS[style][1]
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_tool_calls_and_tool_results_round_trip_in_each_wire_format(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply.calling("get_weather", {"city": "Bergen"}))
+    request = ChatRequest(
+        model="m-1",
+        system="Use tools.",
+        messages=conversation(),
+        tools=[WEATHER],
+        forced_tool="get_weather",
+        parallel_tool_calls=False,
+    )
+    result = run(get_chat().complete(request))
+    assert result.finish == "tool_calls" and result.text == ""
+    assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [
+        ("get_weather", {"city": "Bergen"})
+    ]
+    sent = json.dumps(fake.requests[0].json)
+    assert "call_1" in sent and "12 C and rain" in sent and "Oslo" in sent
+    body = fake.requests[0].json
+    if style == "chat":
+        assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+        assert body["messages"][0] == {"role": "system", "content": "Use tools."}
+        assert body["messages"][-1] == {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": "12 C and rain",
+        }
+    elif style == "responses":
+        assert body["tool_choice"] == {"type": "function", "name": "get_weather"}
+        assert body["input"][-1]["type"] == "function_call_output" and body["store"] is False
+    else:
+        assert body["tool_choice"] == {
+            "type": "tool",
+            "name": "get_weather",
+            "disable_parallel_tool_use": True,
+        }
+        assert body["messages"][-1]["content"][0]["type"] == "tool_result"
+        assert body["tools"][0]["input_schema"]["required"] == ["city"]
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_a_streamed_answer_arrives_piece_by_piece_then_finishes(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(text="one two three"))
+    request = ChatRequest(model="m-1", system="", messages=[ChatMessage("user", "count")])
+    events = run(collect(get_chat(), request))
+    pieces = [event.text for event in events if isinstance(event, TextDelta)]
+    assert pieces == ["one ", "two ", "three"]
+    assert isinstance(events[-1], Finished) and events[-1].result.text == "one two three"
+    assert fake.requests[0].json["stream"] is True
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_streamed_tool_calls_start_then_carry_their_arguments(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(
+        Reply(tool_calls=[("get_weather", '{"city": "Oslo"}'), ("get_weather", '{"city": "Rome"}')])
+    )
+    request = ChatRequest(model="m-1", system="", messages=conversation()[:1], tools=[WEATHER])
+    events = run(collect(get_chat(), request))
+    starts = [event for event in events if isinstance(event, ToolCallStarted)]
+    assert [(start.index, start.name) for start in starts] == [
+        (0, "get_weather"),
+        (1, "get_weather"),
+    ]
+    assert any(isinstance(event, ToolArgumentsDelta) for event in events)
+    result = events[-1].result
+    assert result.finish == "tool_calls"
+    assert [json.loads(call.arguments)["city"] for call in result.tool_calls] == ["Oslo", "Rome"]
+
+
+@pytest.mark.parametrize("style", VENDORS)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_answer_cut_by_the_token_budget_finishes_as_length(style, streamed, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(text="cut short", finish="length"))
+    request = ChatRequest(model="m", system="", messages=[ChatMessage("user", "x")], max_tokens=3)
+    provider = get_chat()
+    if streamed:
+        result = run(collect(provider, request))[-1].result
+    else:
+        result = run(provider.complete(request))
+    assert (result.finish, result.text) == ("length", "cut short")
+    body = fake.requests[0].json
+    budget = {"chat": "max_tokens", "responses": "max_output_tokens", "anthropic": "max_tokens"}
+    assert body[budget[style]] == 3
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_an_upstream_failure_is_a_chat_error_naming_the_vendor(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(status=500))
+    request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
+    with pytest.raises(ChatError, match=r"to \w+:m-9 failed: HTTP 500"):
+        run(get_chat(max_retries=0).complete(request))
+
+
+def test_json_response_formats_map_to_each_api(fake, monkeypatch):
+    schema = {"name": "answer", "schema": {"type": "object"}, "strict": True}
+    request = ChatRequest(
+        model="m",
+        system="S",
+        messages=[ChatMessage("user", "x")],
+        response_format={"type": "json_schema", "json_schema": schema},
+    )
+    for style in VENDORS:
+        configure(monkeypatch, fake, style)
+        run(get_chat().complete(request))
+    chat, responses, anthropic = (request.json for request in fake.requests)
+    assert chat["response_format"]["json_schema"] == schema
+    assert responses["text"]["format"] == {"type": "json_schema", **schema}
+    assert anthropic["output_config"]["format"] == {
+        "type": "json_schema",
+        "schema": {"type": "object"},
+    }
+
+
+def test_without_a_vendor_runs_are_not_configured(monkeypatch):
+    monkeypatch.setenv("ENGRAMIA_LLM", "none")
+    with pytest.raises(ChatNotConfigured) as refused:
+        get_chat()
+    assert refused.value.public_message.startswith("No LLM is configured: No LLM provider")
