@@ -429,9 +429,7 @@ def key_access(scope: KeyScope, header: str = PROJECT_HEADER) -> KeyAccess:
             raise NotFound(f"Project {named!r} is not visible to this key.")
         project = key.project
     elif not named:
-        raise InvalidInput(
-            "A tenant-wide key must name the project in this header.", field=header
-        )
+        raise InvalidInput("A tenant-wide key must name the project in this header.", field=header)
     elif scope.project is None:
         raise NotFound(f"Project {named!r} is not visible to this key.")
     else:

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from tenants.choices import Role
-from tenants.keyscope import KeyScope
+from tenants.keyscope import PROJECT_HEADER, KeyScope
 from tenants.models import ApiKey, Project
 from tenants.services import key_access, require_role
 
