@@ -48,9 +48,7 @@ class LearnOutcome:
 
 def _learn(*, project: Project, actor: Any, **params: Any) -> LearnOutcome:
     result = learn_pattern(project=project, actor=actor, **params)
-    if not result.stored or result.replaced:
-        return LearnOutcome(result)
-    return LearnOutcome(result, Pattern.objects.live().for_project(project).count())
+    return LearnOutcome(result, result.pattern_count)
 
 
 def _describe_learn(outcome: LearnOutcome) -> dict[str, Any]:
