@@ -16,16 +16,19 @@ from jobs.operations import Operation, validate_input
 from jobs.registry import job_kind
 from jobs.services import job_upload
 from memory import inputs
+from memory.choices import OnDuplicate
 from memory.models import Document, Pattern
 from memory.providers.judge import EvalResult
 from memory.querysets import PatternQuerySet
 from memory.services import (
+    LearnItem,
     LearnResult,
     RecallResult,
     add_document,
     evaluate_with_judge,
     feedback_summary,
     learn_pattern,
+    learn_patterns_bulk,
     record_outcome,
     run_aging,
     update_pattern,
@@ -35,6 +38,7 @@ from memory.services import (
 )
 from memory.services.documents import DOCUMENTS_KIND, DocumentError, extract_text
 from memory.services.recall import recall_patterns
+from retrieval.choices import EvaluatorKind
 from tenants.models import Project
 
 
@@ -186,6 +190,33 @@ def document_job(job: Any, ctx: Any) -> dict[str, Any]:
     return ADD_DOCUMENT.describe(document)
 
 
+def learn_many(*, project: Project, actor: Any, data: Any) -> list[LearnResult]:
+    """Learn a batch on the bulk path: one result per item, in order (skip: dedup as learn)."""
+    params = validate_input(inputs.LearnManySerializer, data)
+    items = [
+        LearnItem(
+            task=item["task"],
+            code=item["code"],
+            output=item.get("output") or "",
+            external_id=item.get("external_id") or None,
+            run_id=item.get("run_id") or "",
+            created_at=item.get("created_at"),
+            eval_score=item.get("eval_score"),
+            metadata=item.get("metadata") or {},
+        )
+        for item in params["items"]
+    ]
+    result = learn_patterns_bulk(
+        project=project,
+        items=items,
+        actor=actor,
+        source=params["source"],
+        evaluator=EvaluatorKind.API,
+        dedup=params["on_duplicate"] == OnDuplicate.SKIP,
+    )
+    return result.results
+
+
 def recall(*, project: Project, data: Any) -> RecallResult:
     """The project's most useful patterns for the task in data (read-only)."""
     return recall_patterns(project=project, **validate_input(inputs.RecallSerializer, data))
@@ -263,6 +294,7 @@ __all__ = [
     "delete_pattern",
     "document_from_file",
     "feedback",
+    "learn_many",
     "list_patterns",
     "recall",
 ]
