@@ -169,7 +169,7 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
         + ",\n".join(parts)
         + "\nSELECT (SELECT model FROM project),"  # noqa: S608
         " (SELECT id FROM inserted), (SELECT id FROM known), (SELECT id FROM duplicate),"
-        f" ({_SCOPE_ROWS}), (SELECT coalesce(sum(live_rows), 0) FROM memory_scopesize"
+        f" ({_SCOPE_ROWS}), (SELECT coalesce(sum(live_rows), 0)::bigint FROM memory_scopesize"
         " WHERE project_id = %(project)s)"
     )
 

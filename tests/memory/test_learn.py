@@ -63,6 +63,9 @@ def test_keep_both_stores_without_looking_for_a_duplicate(editor):
     body = both.json()
     assert body["duplicate_of"] is None and body["pattern_id"] != first["pattern_id"]
     assert body["pattern_count"] == 2 and Pattern.objects.count() == 2
+    assert isinstance(
+        learn_pattern(project=editor.project, task="t", code="c", actor=None).pattern_count, int
+    )
 
 
 def test_replace_with_better_only_replaces_when_the_score_is_higher(editor):
