@@ -73,7 +73,7 @@ def seed_project(patterns: int) -> str:
     from django.core.management import call_command
 
     from memory.models import Pattern
-    from memory.services.learn import LearnItem, learn_patterns_bulk
+    from memory.services.learn_bulk import LearnItem, learn_patterns_bulk
     from tenants.choices import Role
     from tenants.models import ApiKey
     from tenants.services import create_api_key, ensure_project, set_membership

@@ -15,6 +15,7 @@ import getpass
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,8 +35,20 @@ DEFAULT_SETTINGS_MODULE = "engramia_site.settings"
 # Operations that never write (they may read from a replica).
 READ_OPERATIONS = frozenset({"project", "recall", "feedback", "session_get"})
 
+# How long local mode trusts its copy of the project before reading it again. Saves and
+# deletes of projects in this process drop every copy at once; a change made by another
+# process is seen within this time (a model change at once: learn and recall check it).
+PROJECT_CACHE_SECONDS = 5.0
+
 _setup_lock = threading.Lock()
 _database_checked = False
+_project_generation = 0
+
+
+def _project_changed(**kwargs: Any) -> None:
+    """A project was saved or deleted in this process: every cached copy is read again."""
+    global _project_generation
+    _project_generation += 1
 
 
 def _embedded_database() -> bool:
@@ -98,6 +111,16 @@ def _check_database(migrate: bool | None) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def _watch_projects() -> None:
+    """Drop cached projects whenever this process saves or deletes one."""
+    from django.db.models.signals import post_delete, post_save
+
+    from tenants.models import Project
+
+    post_save.connect(_project_changed, sender=Project, dispatch_uid="engramia-local-project")
+    post_delete.connect(_project_changed, sender=Project, dispatch_uid="engramia-local-project")
+
+
 def _release_thread_connections() -> None:
     """Close this worker thread's database connections (unless a transaction is open)."""
     from django.db import connections
@@ -139,6 +162,8 @@ class LocalBackend:
         self._actor: Any = None
         self._label = f"sdk:{_os_user()}"
         self._project_pk: int | None = None
+        self._cached: tuple[Any, int, float] | None = None  # project, generation, read at
+        self._jobs: Any = None  # engramia.local_jobs.LocalJobRunner
 
     def describe(self) -> str:
         return f"local {self.scope.path}"
@@ -152,6 +177,7 @@ class LocalBackend:
             if self._ready:
                 return
             configure_django(self._settings_module, self._migrate)
+            _watch_projects()
             self._actor = self._resolve_actor()
             self._ready = True
 
@@ -178,7 +204,21 @@ class LocalBackend:
         return user
 
     def _project(self) -> Any:
-        """The scope's project, created (and audited) when missing."""
+        """The scope's project, created (and audited) when missing; kept PROJECT_CACHE_SECONDS."""
+        cached = self._cached
+        if (
+            cached is not None
+            and cached[1] == _project_generation
+            and time.monotonic() - cached[2] < PROJECT_CACHE_SECONDS
+        ):
+            return cached[0]
+        generation, read_at = _project_generation, time.monotonic()
+        project = self._read_project()
+        self._cached = (project, generation, read_at)
+        self._start_jobs(project.pk)
+        return project
+
+    def _read_project(self) -> Any:
         from tenants.models import Project
         from tenants.services import ScopeError, ensure_project
 
@@ -193,11 +233,27 @@ class LocalBackend:
         self._project_pk = project.pk
         return project
 
+    def _start_jobs(self, project_id: int) -> None:
+        """Run the project's jobs in this process (engramia.local_jobs) unless turned off."""
+        from engramia.local_jobs import LocalJobRunner, local_jobs_enabled
+
+        with self._lock:
+            if self._jobs is not None and self._jobs.project_id == project_id and self._jobs.alive:
+                return
+            if self._jobs is not None:
+                self._jobs.stop()
+            self._jobs = LocalJobRunner(project_id) if local_jobs_enabled() else None
+
     def close(self) -> None:
-        """Nothing to release: connections belong to threads (see module docstring)."""
+        """Stop the job thread (connections belong to threads, see the module docstring)."""
+        with self._lock:
+            jobs, self._jobs = self._jobs, None
+        if jobs is not None:
+            jobs.stop()
 
     async def aclose(self) -> None:
-        """Nothing to release."""
+        """`close` off the event loop."""
+        await asyncio.to_thread(self.close)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -234,7 +290,7 @@ class LocalBackend:
         self._ensure_ready()
         from django.db import close_old_connections, connection
 
-        from engramia_site.errors import DomainError
+        from engramia_site.errors import DomainError, NotFound
         from engramia_site.request_context import acting_as
         from tenants.replica_pinning import process_principal, routed_call
 
@@ -251,6 +307,8 @@ class LocalBackend:
             try:
                 return handler(self._project(), payload)
             except DomainError as exc:
+                if isinstance(exc, NotFound):  # e.g. the project was deleted: read it again
+                    self._cached = None
                 raise sdk_error(exc) from exc
 
     # -- memory operations ----------------------------------------------------------------
@@ -274,6 +332,18 @@ class LocalBackend:
             duplicate_of=result.duplicate_of,
             replaced=result.replaced,
         )
+
+    def _op_learn_many(self, project: Any, payload: dict[str, Any]) -> list[LearnResult]:
+        from memory.operations import learn_many
+
+        return [
+            LearnResult(
+                pattern_id=result.pattern_id,
+                stored=result.stored,
+                duplicate_of=result.duplicate_of,
+            )
+            for result in learn_many(project=project, actor=self._actor, data=payload)
+        ]
 
     def _op_recall(self, project: Any, payload: dict[str, Any]) -> list[Match]:
         from memory.operations import recall

@@ -12,7 +12,7 @@ blocks the event loop. Importing this module does not import Django.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -226,6 +226,61 @@ class Memory:
         )
         result: LearnResult = await self._backend.acall("learn", payload)
         return result
+
+    @staticmethod
+    def _learn_many_payload(
+        items: Sequence[Mapping[str, Any]], source: str, on_duplicate: OnDuplicate
+    ) -> dict[str, Any]:
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+            raise validation_error("items", "Expected a list of items (dicts of learn's fields).")
+        rows = [
+            {**item, "created_at": _timestamp(item.get("created_at"))}
+            if isinstance(item, Mapping)
+            else item
+            for item in items
+        ]
+        return {"items": rows, "source": source, "on_duplicate": on_duplicate}
+
+    def learn_many(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        source: str = "sdk",
+        on_duplicate: Literal["skip", "keep_both"] = "skip",
+    ) -> list[LearnResult]:
+        """Learn up to 1,000 patterns in one call, one result per item in order.
+
+        Each item is a dict of learn's fields (task, code, eval_score, output, run_id,
+        external_id, created_at, metadata). Local mode stores them on the bulk path (one
+        embedding batch, COPY); remote mode sends one learn request per item.
+        """
+        payload = self._learn_many_payload(items, source, on_duplicate)
+        if self._backend.mode == "remote":
+            return [self._backend.call("learn", item) for item in self._one_by_one(payload)]
+        results: list[LearnResult] = self._backend.call("learn_many", payload)
+        return results
+
+    async def alearn_many(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        source: str = "sdk",
+        on_duplicate: Literal["skip", "keep_both"] = "skip",
+    ) -> list[LearnResult]:
+        """`learn_many` without blocking the event loop."""
+        payload = self._learn_many_payload(items, source, on_duplicate)
+        if self._backend.mode == "remote":
+            return [await self._backend.acall("learn", item) for item in self._one_by_one(payload)]
+        results: list[LearnResult] = await self._backend.acall("learn_many", payload)
+        return results
+
+    @staticmethod
+    def _one_by_one(payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """learn_many's items as single learn payloads (remote mode has no bulk endpoint)."""
+        if payload["on_duplicate"] not in ("skip", "keep_both"):
+            raise validation_error("on_duplicate", "Use skip or keep_both with learn_many.")
+        extra = {"source": payload["source"], "on_duplicate": payload["on_duplicate"]}
+        return [
+            {**item, **extra} if isinstance(item, Mapping) else item for item in payload["items"]
+        ]
 
     # -- recall ----------------------------------------------------------------------------
 

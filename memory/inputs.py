@@ -120,6 +120,28 @@ class LearnSerializer(StrictSerializer):
         return value
 
 
+MAX_LEARN_MANY = 1000
+
+
+class LearnManyItemSerializer(LearnSerializer):
+    """One item of learn_many: learn's fields but source and on_duplicate (given per call)."""
+
+    source = None  # type: ignore[assignment]
+    on_duplicate = None  # type: ignore[assignment]
+
+
+class LearnManySerializer(StrictSerializer):
+    """learn_many: up to MAX_LEARN_MANY items on the bulk path; replace_with_better is per item."""
+
+    items = serializers.ListField(
+        child=LearnManyItemSerializer(), min_length=1, max_length=MAX_LEARN_MANY
+    )
+    source = serializers.RegexField(SOURCE_RE, required=False, default="api")  # type: ignore[assignment]
+    on_duplicate = serializers.ChoiceField(
+        choices=[OnDuplicate.SKIP, OnDuplicate.KEEP_BOTH], default=OnDuplicate.SKIP
+    )
+
+
 class RecallSerializer(StrictSerializer):
     """POST /v1/recall."""
 

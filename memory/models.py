@@ -68,6 +68,31 @@ class Pattern(models.Model):
         return {"tenant_id": self.project.tenant_id, "project_id": self.project_id}
 
 
+class ScopeSize(models.Model):
+    """How many live patterns a project holds of one embedding model, kept by the database.
+
+    Triggers on the pattern table (migration 0008) add and subtract in the transaction of every
+    insert, delete, archive, unarchive and model change, COPY and cascades included, so recall
+    reads a scope's size in one index lookup instead of counting its rows.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    embedding_model = models.CharField(max_length=100)
+    live_rows = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "embedding_model"], name="scope_size_one_per_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.embedding_model}: {self.live_rows}"
+
+
 class Evaluation(models.Model):
     """One judgement of a pattern: a 0-10 score with feedback, from a human, a judge or a run."""
 

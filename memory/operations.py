@@ -16,17 +16,20 @@ from jobs.operations import Operation, validate_input
 from jobs.registry import job_kind
 from jobs.services import job_upload
 from memory import inputs
+from memory.choices import OnDuplicate
 from memory.models import Document, Pattern
 from memory.providers.judge import EvalResult
 from memory.querysets import PatternQuerySet
 from memory.recall_stats import count_recall
 from memory.services import (
+    LearnItem,
     LearnResult,
     RecallResult,
     add_document,
     evaluate_with_judge,
     feedback_summary,
     learn_pattern,
+    learn_patterns_bulk,
     record_outcome,
     run_aging,
     update_pattern,
@@ -36,6 +39,7 @@ from memory.services import (
 )
 from memory.services.documents import DOCUMENTS_KIND, DocumentError, extract_text
 from memory.services.recall import recall_patterns
+from retrieval.choices import EvaluatorKind
 from tenants.models import Project
 
 
@@ -49,9 +53,7 @@ class LearnOutcome:
 
 def _learn(*, project: Project, actor: Any, **params: Any) -> LearnOutcome:
     result = learn_pattern(project=project, actor=actor, **params)
-    if not result.stored or result.replaced:
-        return LearnOutcome(result)
-    return LearnOutcome(result, Pattern.objects.live().for_project(project).count())
+    return LearnOutcome(result, result.pattern_count)
 
 
 def _describe_learn(outcome: LearnOutcome) -> dict[str, Any]:
@@ -189,6 +191,33 @@ def document_job(job: Any, ctx: Any) -> dict[str, Any]:
     return ADD_DOCUMENT.describe(document)
 
 
+def learn_many(*, project: Project, actor: Any, data: Any) -> list[LearnResult]:
+    """Learn a batch on the bulk path: one result per item, in order (skip: dedup as learn)."""
+    params = validate_input(inputs.LearnManySerializer, data)
+    items = [
+        LearnItem(
+            task=item["task"],
+            code=item["code"],
+            output=item.get("output") or "",
+            external_id=item.get("external_id") or None,
+            run_id=item.get("run_id") or "",
+            created_at=item.get("created_at"),
+            eval_score=item.get("eval_score"),
+            metadata=item.get("metadata") or {},
+        )
+        for item in params["items"]
+    ]
+    result = learn_patterns_bulk(
+        project=project,
+        items=items,
+        actor=actor,
+        source=params["source"],
+        evaluator=EvaluatorKind.API,
+        dedup=params["on_duplicate"] == OnDuplicate.SKIP,
+    )
+    return result.results
+
+
 def recall(*, project: Project, data: Any) -> RecallResult:
     """The project's most useful patterns for the task in data (read-only; counted in memory)."""
     result = recall_patterns(project=project, **validate_input(inputs.RecallSerializer, data))
@@ -268,6 +297,7 @@ __all__ = [
     "delete_pattern",
     "document_from_file",
     "feedback",
+    "learn_many",
     "list_patterns",
     "recall",
 ]

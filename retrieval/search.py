@@ -33,36 +33,50 @@ HNSW_EF_SEARCH = 200
 
 
 def scoped_nearest_statement(
-    *, table: str, columns: str, scope: str, dimensions: int | None
+    *,
+    table: str,
+    columns: str,
+    scope: str,
+    dimensions: int | None,
+    size: str | None = None,
+    guard: str | None = None,
+    vector: str = "%(vector)s",
 ) -> str:
-    """One statement for both paths: a size probe picks the branch inside the database.
+    """One statement for both paths: the scope's size picks the branch inside the database.
 
-    `columns` and `scope` are SQL written by the caller (never user input); `scope` may use the
-    bound names of `search_params`. The probe counts the scope's rows up to the threshold; a
-    `WHERE` on its result is a one-time filter, so PostgreSQL runs only one branch. Exact search
+    `columns`, `scope`, `size` and `guard` are SQL written by the caller (never user input) and
+    may use the bound names of `search_params`. `size` is a query of one value, the scope's row
+    count (a count the writes keep); without it a probe counts the scope's rows up to the
+    threshold. A `WHERE` on that value is a one-time filter, so PostgreSQL runs only one branch.
+    `guard`, when given, is a condition both branches also need (e.g. that the scope still
+    exists as the caller saw it); when it is false the statement returns no rows. `vector` is
+    the query vector's SQL (a bound value, or a column of an outer query). Exact search
     orders by the uncast column, which no index matches; the HNSW branch casts to the dimension
     of the model's partial expression index and relies on the session's `hnsw.iterative_scan`
     (see `configure_connection`) to fill the page despite the scope filter. `dimensions=None`
     (a model without an index) has the exact branch only. Rows end with `distance, strategy`.
     """
+    gate = f" AND {guard}" if guard else ""
     exact = (
-        f"SELECT {columns}, embedding <=> %(vector)s::vector AS distance,"  # noqa: S608
-        f" 'exact' AS strategy FROM {table} WHERE {scope}"
+        f"SELECT {columns}, embedding <=> {vector}::vector AS distance,"  # noqa: S608
+        f" 'exact' AS strategy FROM {table} WHERE {scope}{gate}"
     )
     if dimensions is None:
         return f"{exact} ORDER BY distance LIMIT %(window)s"
     vector_type = f"vector({int(dimensions)})"
+    size = size or (
+        f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {scope}"  # noqa: S608
+        " LIMIT %(probe)s) AS s"
+    )
     return f"""
-        WITH scope_size AS (
-            SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE {scope} LIMIT %(probe)s) AS s
-        )
-        ({exact} AND (SELECT n FROM scope_size) <= %(threshold)s
+        WITH scope_size AS ({size})
+        ({exact} AND (SELECT * FROM scope_size) <= %(threshold)s
          ORDER BY distance LIMIT %(window)s)
         UNION ALL
         (SELECT {columns},
-                (embedding::{vector_type}) <=> (%(vector)s::{vector_type}) AS distance,
+                (embedding::{vector_type}) <=> ({vector}::{vector_type}) AS distance,
                 'hnsw' AS strategy
-           FROM {table} WHERE {scope} AND (SELECT n FROM scope_size) > %(threshold)s
+           FROM {table} WHERE {scope}{gate} AND (SELECT * FROM scope_size) > %(threshold)s
           ORDER BY distance LIMIT %(window)s)
     """  # noqa: S608  (identifiers from model metadata and an int; every value is bound)
 

@@ -51,6 +51,12 @@ def make_persona(email: str, project: Any, role: str, *, tenant_role: bool = Fal
     return Persona(user=user, project=project, key=issued.key, secret=issued.secret)
 
 
+@pytest.fixture(autouse=True)
+def _no_local_job_threads(monkeypatch):
+    """Local-mode Memory objects start no job thread unless a test asks (tests run jobs inline)."""
+    monkeypatch.setenv("ENGRAMIA_LOCAL_JOBS", "off")
+
+
 @pytest.fixture
 def project_a(db: Any) -> Any:
     from tenants.services import ensure_project

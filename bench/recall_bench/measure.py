@@ -382,7 +382,7 @@ class Bench:
     def measure_learn(self, total: int, specs: list[ProjectSpec], report: dict[str, Any]) -> None:
         """learn_pattern latency into a small and the largest project; learn_patterns_bulk rate."""
         from engramia_site.request_context import acting_as
-        from memory.services.learn import LearnItem, learn_pattern, learn_patterns_bulk
+        from memory.services import LearnItem, learn_pattern, learn_patterns_bulk
         from tenants.services import ensure_project
 
         small = min(specs, key=lambda s: abs(s.size - 200))

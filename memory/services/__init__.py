@@ -8,15 +8,8 @@ from memory.services.evaluations import (
     feedback_summary,
     record_outcome,
 )
-from memory.services.learn import (
-    BulkLearnResult,
-    LearnItem,
-    LearnResult,
-    delete_pattern,
-    learn_pattern,
-    learn_patterns_bulk,
-    update_pattern,
-)
+from memory.services.learn import LearnResult, delete_pattern, learn_pattern, update_pattern
+from memory.services.learn_bulk import BulkLearnResult, LearnItem, learn_patterns_bulk
 from memory.services.merge import merge_patterns
 from memory.services.metrics import project_metrics
 from memory.services.recall import Match, RecallResult, recall_patterns

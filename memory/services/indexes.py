@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import connection
 
-from memory.models import Pattern
+from memory.models import Pattern, ScopeSize
 from retrieval import search
 from retrieval.search import INDEXED_EMBEDDING_MODELS
 from tenants.models import Project
@@ -51,6 +51,10 @@ _LOCK_KEY = 0x656E6772_69647831  # pg advisory lock: one sync at a time, across 
 # while (another process's sync may drop an index; the next check after that notices).
 KNOWN_VALID_SECONDS = 600.0
 _known_valid: dict[str, float] = {}
+# Indexes this process asked a build of, and when: the learns that follow it do not ask again
+# (nor look for the job) until the build has had time to finish.
+REQUESTED_SECONDS = 30.0
+_requested: dict[str, float] = {}
 
 
 def project_index_name(project_id: int, model: str) -> str:
@@ -108,15 +112,21 @@ def existing_project_indexes(project_id: int | None = None) -> dict[str, Project
 
 
 def _scope_sizes(project_id: int | None) -> dict[tuple[int, str], int]:
-    """Live rows per (project, model) of the indexed models."""
-    queryset = Pattern.objects.live().filter(embedding_model__in=list(INDEXED_EMBEDDING_MODELS))
+    """Live rows per (project, model) of the indexed models, as the writes keep them."""
+    queryset = ScopeSize.objects.filter(
+        embedding_model__in=list(INDEXED_EMBEDDING_MODELS), live_rows__gt=0
+    )
     if project_id is not None:
         queryset = queryset.filter(project_id=project_id)
-    rows = queryset.values_list("project_id", "embedding_model").order_by()
-    sizes: dict[tuple[int, str], int] = {}
-    for key in rows.iterator(chunk_size=10_000):
-        sizes[key] = sizes.get(key, 0) + 1
-    return sizes
+    return {
+        (owner, model): rows
+        for owner, model, rows in queryset.values_list("project_id", "embedding_model", "live_rows")
+    }
+
+
+def scope_size(project_id: int, model: str) -> int:
+    """The project's live rows of model (ScopeSize: one row read, never a count)."""
+    return _scope_sizes(project_id).get((project_id, model), 0) if model else 0
 
 
 def _create_statement(name: str, project_id: int, model: str) -> str:
@@ -208,21 +218,28 @@ def project_index_ready(project_id: int, model: str) -> bool:
     return False
 
 
-def request_project_index(project: Project, model: str) -> Any:
+def request_project_index(project: Project, model: str, *, size: int | None = None) -> Any:
     """Queue the project's index build if it is large, has none and none is on its way.
 
-    Returns the job, or None when there is nothing to do. Cheap when the index exists.
+    Returns the job, or None when there is nothing to do. `size` is the scope's live rows when
+    the caller knows them. Cheap when the index exists (this process remembers it) or was
+    asked for a moment ago.
     """
     from jobs.models import Job
     from jobs.services import submit_job
 
-    if model not in INDEXED_EMBEDDING_MODELS or project_index_ready(project.pk, model):
+    if model not in INDEXED_EMBEDDING_MODELS:
         return None
-    live = Pattern.objects.live().filter(project_id=project.pk, embedding_model=model)
-    if live.values("id")[: search.EXACT_SEARCH_MAX_ROWS + 1].count() <= (
-        search.EXACT_SEARCH_MAX_ROWS
-    ):
+    rows = scope_size(project.pk, model) if size is None else size
+    if rows <= search.EXACT_SEARCH_MAX_ROWS:
         return None
+    key = project_index_name(project.pk, model)
+    asked = _requested.get(key)
+    if asked is not None and time.monotonic() - asked < REQUESTED_SECONDS:
+        return None
+    if project_index_ready(project.pk, model):
+        return None
+    _requested[key] = time.monotonic()
     if Job.objects.active().filter(project=project, kind=INDEX_KIND).exists():
         return None
     logger.info("queueing the own HNSW index of project %s (%s)", project.pk, model)
@@ -238,5 +255,6 @@ __all__ = [
     "project_index_name",
     "project_index_ready",
     "request_project_index",
+    "scope_size",
     "sync_project_indexes",
 ]

@@ -1,65 +1,89 @@
-"""Learning patterns: one at a time with dedup, or in bulk for imports."""
+"""Learning one pattern: dedup as `on_duplicate` asks, then the row, its evaluation and audit.
+
+The common case is one round trip (`memory.services.learn_statement`); replacing a duplicate
+with a better solution, and a concurrent learn winning an external id, take a few more.
+Bulk learning (imports, `Memory.learn_many`) is in `memory.services.learn_bulk`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from auditlog.models import LogEntry as BaseLogEntry
-from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
+from engramia_site.errors import Conflict, NotFound
 from engramia_site.request_context import audited
 from memory.choices import OnDuplicate
 from memory.models import Evaluation, Pattern
 from memory.services.evaluations import add_evaluation, refresh_eval_score
 from memory.services.indexes import request_project_index
-from memory.services.recall import nearest_patterns
+from memory.services.learn_statement import NEAR_DUPLICATE_SIMILARITY, run_learn_statement
 from memory.services.task_text import normalize_task, pattern_text, task_hash
+from retrieval import search
 from retrieval.choices import EvaluatorKind
-from retrieval.embeddings import get_embedder
+from retrieval.embeddings import Embedder
 from retrieval.pinned_model import embed_in_current_model, embedder_for
+from retrieval.ranking import aggregate_eval_score
+from retrieval.search import indexed_dimensions
 from retrieval.vectors import format_vector
-from tenants.audit import fill_audit_context
-from tenants.models import AuditEntry, Project
+from tenants.models import Project
 
-# Above this cosine similarity a new task is a near-duplicate of a stored one.
-NEAR_DUPLICATE_SIMILARITY = 0.97
+# How many times learn follows the project to a new model before giving up (a re-embedding
+# swap moves it once; more means something keeps changing it).
+MODEL_CHANGES = 3
 
 
 @dataclass(frozen=True)
 class LearnResult:
-    """What learn did: the pattern it stored (or matched), and the duplicate it found."""
+    """What learn did: the pattern it stored (or matched), and the duplicate it found.
+
+    `pattern_count` is the project's live patterns once a new one is stored (kept by the
+    database, never counted), None otherwise.
+    """
 
     pattern_id: int
     stored: bool
     duplicate_of: int | None = None
     replaced: bool = False
+    pattern_count: int | None = None
 
 
-def _find_duplicate(
-    project: Project, task: str, digest: str, vector: list[float]
-) -> tuple[Pattern | None, str]:
-    """A live pattern in the project with the same normalized task or a near-identical vector.
+def first_evaluation_fields(score: float | None, now: datetime) -> dict[str, Any]:
+    """A new pattern's score fields when its first evaluation is score (None: unevaluated)."""
+    if score is None:
+        return {"eval_score": None, "eval_count": 0, "last_evaluated_at": None}
+    return {"eval_score": aggregate_eval_score([score]), "eval_count": 1, "last_evaluated_at": now}
 
-    Also returns the search path, "hnsw" meaning the project is above the exact-search size.
-    """
-    same_task = (
-        Pattern.objects.live().for_project(project).filter(task_hash=digest).order_by("pk").first()
+
+def first_evaluation(
+    pattern: Pattern, score: float | None, evaluator: str, actor: Any, now: datetime
+) -> Evaluation | None:
+    """The evaluation a new pattern is stored with (None when learn got no score)."""
+    if score is None:
+        return None
+    if not 0.0 <= float(score) <= 10.0:
+        raise ValueError("score must be between 0 and 10")
+    return Evaluation(
+        pattern=pattern,
+        score=float(score),
+        evaluator=str(evaluator),
+        actor=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
     )
-    if same_task is not None:
-        return same_task, ""
-    # The same scoped search recall uses: exact in small projects, HNSW in large ones.
-    candidates, strategy = nearest_patterns(project, project.embedding_model, vector, window=1)
-    nearest = candidates[0] if candidates else None
-    if nearest is not None and 1.0 - nearest.distance >= NEAR_DUPLICATE_SIMILARITY:
-        return Pattern.objects.get(pk=nearest.id), strategy
-    return None, strategy
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """What learn was asked to store, before the embedding and the row."""
+
+    fields: dict[str, Any]
+    created_at: datetime | None
+    eval_score: float | None
+    evaluator: str
+    on_duplicate: OnDuplicate
 
 
 @audited
@@ -79,98 +103,118 @@ def learn_pattern(
     on_duplicate: OnDuplicate | str = OnDuplicate.SKIP,
     evaluator: str | None = None,
 ) -> LearnResult:
-    """Store a pattern unless it is already known (by external_id, or as a near-duplicate)."""
-    on_duplicate = OnDuplicate(on_duplicate)
-    if external_id:
-        existing = Pattern.objects.for_project(project).filter(external_id=external_id).first()
-        if existing is not None:
-            return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+    """Store a pattern unless it is already known (by external_id, or as a near-duplicate).
+
+    `skip` and `replace_with_better` look for a live pattern with the same normalized task or
+    a vector at cosine ≥ 0.97; `keep_both` stores without looking.
+    """
+    draft = _Draft(
+        fields={
+            "task": task,
+            "code": code,
+            "output": output or "",
+            "source": source,
+            "run_id": run_id or "",
+            "external_id": external_id or None,
+            "metadata": metadata or {},
+            "task_hash": task_hash(task),
+        },
+        created_at=created_at,
+        eval_score=eval_score,
+        evaluator=evaluator or (EvaluatorKind.IMPORT if source == "import" else EvaluatorKind.API),
+        on_duplicate=OnDuplicate(on_duplicate),
+    )
+    return _learn(project, draft, actor=actor)
+
+
+def _learn(project: Project, draft: _Draft, *, actor: Any) -> LearnResult:
+    """Embed and run the statement, again with the new model if a re-embedding moved it."""
     embedder = embedder_for(project)
-    vector = embedder.embed_documents([pattern_text(task)])[0]
-    digest = task_hash(task)
-    evaluator = evaluator or (EvaluatorKind.IMPORT if source == "import" else EvaluatorKind.API)
-    with transaction.atomic():
-        embedder, (vector,) = embed_in_current_model(
-            project, [pattern_text(task)], embedder, [vector]
-        )
-        duplicate, strategy = _find_duplicate(project, task, digest, vector)
-        if duplicate is not None and on_duplicate == OnDuplicate.SKIP:
-            return LearnResult(duplicate.pk, stored=False, duplicate_of=duplicate.pk)
-        if duplicate is not None and on_duplicate == OnDuplicate.REPLACE_WITH_BETTER:
-            return _replace_if_better(
-                duplicate,
-                task=task,
-                code=code,
-                output=output,
-                eval_score=eval_score,
-                vector=vector,
-                model_name=embedder.name,
-                digest=digest,
-                actor=actor,
-                evaluator=evaluator,
-                metadata=metadata,
-                run_id=run_id,
-            )
+    for _ in range(MODEL_CHANGES):
+        vector = embedder.embed_documents([pattern_text(draft.fields["task"])])[0]
+        now = timezone.now()
         pattern = Pattern(
             project=project,
-            task=task,
-            code=code,
-            output=output or "",
-            source=source,
-            run_id=run_id or "",
-            external_id=external_id or None,
-            metadata=metadata or {},
-            created_at=created_at or timezone.now(),
-            task_hash=digest,
+            created_at=draft.created_at or now,
             embedding=vector,
             embedding_model=embedder.name,
+            **draft.fields,
+            **first_evaluation_fields(draft.eval_score, now),
         )
-        try:
-            with transaction.atomic():
-                pattern.save()
-        except IntegrityError:
-            # A concurrent learn with the same external_id won the race.
-            existing = Pattern.objects.for_project(project).get(external_id=external_id)
-            return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
-        if eval_score is not None:
-            add_evaluation(pattern=pattern, score=eval_score, evaluator=evaluator, actor=actor)
-        if strategy == "hnsw":  # a large project: make sure its own index is there or coming
-            request_project_index(project, embedder.name)
-    return LearnResult(pattern.pk, stored=True, duplicate_of=duplicate.pk if duplicate else None)
+        outcome = run_learn_statement(
+            pattern=pattern,
+            evaluation=first_evaluation(pattern, draft.eval_score, draft.evaluator, actor, now),
+            vector_literal=format_vector(vector),
+            dedup=draft.on_duplicate != OnDuplicate.KEEP_BOTH,
+            dims=indexed_dimensions(embedder.name),
+            threshold=search.EXACT_SEARCH_MAX_ROWS,
+            when=now,
+        )
+        if outcome.model is None:
+            raise NotFound(f"Project {project.pk} no longer exists.")
+        if outcome.model == embedder.name:
+            return _settle(project, draft, outcome, actor=actor, embedded=(embedder, vector))
+        # A re-embedding moved the project to another model: embed again with that one.
+        project.embedding_model = outcome.model
+        embedder = embedder_for(project)
+    raise Conflict("The project's embedding model kept changing while learning; try again.")
+
+
+def _settle(
+    project: Project,
+    draft: _Draft,
+    outcome: Any,
+    *,
+    actor: Any,
+    embedded: tuple[Embedder, list[float]],
+) -> LearnResult:
+    """The result of the statement's outcome, finishing what it could not do in SQL."""
+    if outcome.known is not None:
+        return LearnResult(outcome.known, stored=False, duplicate_of=outcome.known)
+    if outcome.inserted is not None:
+        scope_rows = outcome.scope_rows + 1
+        if scope_rows > search.EXACT_SEARCH_MAX_ROWS:
+            request_project_index(project, outcome.model, size=scope_rows)
+        return LearnResult(outcome.inserted, stored=True, pattern_count=outcome.project_rows + 1)
+    if outcome.duplicate is None:
+        # Nothing inserted, nothing found: a concurrent learn with the same external_id won.
+        existing = Pattern.objects.for_project(project).get(external_id=draft.fields["external_id"])
+        return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+    if draft.on_duplicate == OnDuplicate.REPLACE_WITH_BETTER:
+        return _replace_if_better(project, outcome.duplicate, draft, actor=actor, embedded=embedded)
+    return LearnResult(outcome.duplicate, stored=False, duplicate_of=outcome.duplicate)
 
 
 def _replace_if_better(
-    existing: Pattern,
+    project: Project,
+    duplicate_id: int,
+    draft: _Draft,
     *,
-    task: str,
-    code: str,
-    output: str,
-    eval_score: float | None,
-    vector: list[float],
-    model_name: str,
-    digest: str,
     actor: Any,
-    evaluator: str,
-    metadata: dict[str, Any] | None,
-    run_id: str,
+    embedded: tuple[Embedder, list[float]],
 ) -> LearnResult:
     """Overwrite a duplicate's solution only when the new one scores higher."""
-    existing = Pattern.objects.select_for_update().get(pk=existing.pk)
-    current = existing.eval_score
-    better = eval_score is not None and (current is None or eval_score > current)
-    if not better:
-        return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
-    existing.task, existing.code, existing.output = task, code, output or ""
-    # The model travels with the vector: a re-embedding sweep finds it if the project moved on.
-    existing.task_hash, existing.embedding, existing.embedding_model = digest, vector, model_name
-    if metadata:
-        existing.metadata = {**existing.metadata, **metadata}
-    if run_id:
-        existing.run_id = run_id
-    existing.save()
-    # The old evaluations judged the old solution; the new score stands on its own.
-    Evaluation.objects.filter(pattern=existing).delete()
-    add_evaluation(pattern=existing, score=eval_score, evaluator=evaluator, actor=actor)  # type: ignore[arg-type]
+    score = draft.eval_score
+    with transaction.atomic():
+        existing = Pattern.objects.select_for_update().get(pk=duplicate_id)
+        current = existing.eval_score
+        if score is None or (current is not None and score <= current):
+            return LearnResult(existing.pk, stored=False, duplicate_of=existing.pk)
+        embedder, (vector,) = embed_in_current_model(
+            project, [pattern_text(draft.fields["task"])], embedded[0], [embedded[1]]
+        )
+        for name in ("task", "code", "output", "task_hash"):
+            setattr(existing, name, draft.fields[name])
+        # The model travels with the vector: a re-embedding sweep finds it if the project moved.
+        existing.embedding, existing.embedding_model = vector, embedder.name
+        if draft.fields["metadata"]:
+            existing.metadata = {**existing.metadata, **draft.fields["metadata"]}
+        if draft.fields["run_id"]:
+            existing.run_id = draft.fields["run_id"]
+        existing.save()
+        # The old evaluations judged the old solution; the new score stands on its own.
+        Evaluation.objects.filter(pattern=existing).delete()
+        add_evaluation(pattern=existing, score=score, evaluator=draft.evaluator, actor=actor)
     return LearnResult(existing.pk, stored=True, duplicate_of=existing.pk, replaced=True)
 
 
@@ -199,262 +243,14 @@ def delete_pattern(*, pattern: Pattern, actor: Any) -> None:
     pattern.delete()
 
 
-@dataclass(frozen=True)
-class LearnItem:
-    """One pattern of a bulk learn (an import)."""
-
-    task: str
-    code: str
-    output: str = ""
-    external_id: str | None = None
-    run_id: str = ""
-    created_at: datetime | None = None
-    eval_score: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class BulkLearnResult:
-    """Counts of a bulk learn."""
-
-    imported: int = 0
-    skipped: int = 0
-    pattern_ids: list[int] = field(default_factory=list)
-
-
-@audited
-def learn_patterns_bulk(
-    *,
-    project: Project,
-    items: Sequence[LearnItem],
-    actor: Any,
-    source: str = "import",
-    evaluator: str = EvaluatorKind.IMPORT,
-    batch_size: int = 256,
-    progress: Callable[[int, int], None] | None = None,
-) -> BulkLearnResult:
-    """Learn many patterns, idempotent by external_id: embed in batches, insert in batches.
-
-    Each batch is one transaction, so an interrupted import keeps what it finished and a rerun
-    skips it. The next batch is embedded on a worker thread while this one is inserted (the
-    model and the HNSW inserts each keep a core busy). Near-duplicate detection is left out on
-    purpose: distinct conversations that resemble each other are all history worth keeping.
-    """
-    embedder = embedder_for(project)
-    result = BulkLearnResult()
-    content_type = ContentType.objects.get_for_model(Pattern)
-
-    def insert(fresh: list[LearnItem], vectors: Future[list[list[float]]] | None) -> None:
-        if vectors is None:
-            return
-        created = _insert_batch(
-            project, fresh, vectors.result(), embedder.name, source, evaluator, actor, content_type
-        )
-        result.imported += len(created)
-        result.skipped += len(fresh) - len(created)
-        result.pattern_ids.extend(created)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="engramia-embed") as pool:
-        pending: tuple[list[LearnItem], Future[list[list[float]]] | None, int] | None = None
-        for start in range(0, len(items), batch_size):
-            fresh, skipped = _unknown_items(project, items[start : start + batch_size])
-            result.skipped += skipped
-            texts = [pattern_text(item.task) for item in fresh]
-            future = pool.submit(embedder.embed_documents, texts) if fresh else None
-            if pending is not None:
-                insert(pending[0], pending[1])
-                if progress is not None:
-                    progress(pending[2], len(items))
-            pending = (fresh, future, min(start + batch_size, len(items)))
-        if pending is not None:
-            insert(pending[0], pending[1])
-            if progress is not None:
-                progress(pending[2], len(items))
-    if result.imported:
-        request_project_index(project, embedder.name)
-    return result
-
-
-def _unknown_items(project: Project, batch: Sequence[LearnItem]) -> tuple[list[LearnItem], int]:
-    """The items of a batch whose external_id is not stored yet (nor repeated in the batch)."""
-    ids = [item.external_id for item in batch if item.external_id]
-    known = set(
-        Pattern.objects.for_project(project)
-        .filter(external_id__in=ids)
-        .values_list("external_id", flat=True)
-    )
-    fresh: list[LearnItem] = []
-    skipped = 0
-    for item in batch:
-        if item.external_id and item.external_id in known:
-            skipped += 1
-            continue
-        if item.external_id:
-            known.add(item.external_id)
-        fresh.append(item)
-    return fresh, skipped
-
-
-@transaction.atomic
-def _insert_batch(
-    project: Project,
-    items: list[LearnItem],
-    vectors: list[list[float]],
-    model_name: str,
-    source: str,
-    evaluator: str,
-    actor: Any,
-    content_type: ContentType,
-) -> list[int]:
-    """Insert one batch with its evaluations and audit entries in one transaction."""
-    embedder, vectors = embed_in_current_model(
-        project, [pattern_text(item.task) for item in items], get_embedder(model_name), vectors
-    )
-    model_name = embedder.name
-    now = timezone.now()
-    patterns = [
-        Pattern(
-            project=project,
-            task=item.task,
-            code=item.code,
-            output=item.output or "",
-            source=source,
-            run_id=item.run_id,
-            external_id=item.external_id,
-            metadata=item.metadata,
-            created_at=item.created_at or now,
-            task_hash=task_hash(item.task),
-            embedding=vector,
-            embedding_model=model_name,
-            eval_score=item.eval_score,
-            eval_count=1 if item.eval_score is not None else 0,
-            last_evaluated_at=now if item.eval_score is not None else None,
-        )
-        for item, vector in zip(items, vectors, strict=True)
-    ]
-    try:
-        with transaction.atomic():
-            stored = _copy_patterns(patterns)
-    except IntegrityError:
-        # A concurrent import of the same external ids: insert row by row, keeping the winner's.
-        stored = []
-        for pattern in patterns:
-            try:
-                with transaction.atomic():
-                    stored.extend(Pattern.objects.bulk_create([pattern]))
-            except IntegrityError:
-                continue
-    Evaluation.objects.bulk_create(
-        Evaluation(
-            pattern_id=p.pk,
-            score=p.eval_score,
-            evaluator=evaluator,
-            actor=actor if getattr(actor, "pk", None) else None,
-            created_at=now,
-        )
-        for p in stored
-        if p.eval_score is not None
-    )
-    # Bulk inserts bypass model signals; write their audit entries explicitly, in bulk.
-    entries = [
-        AuditEntry(
-            content_type=content_type,
-            object_pk=str(p.pk),
-            object_id=p.pk,
-            object_repr=str(p)[:200],
-            action=BaseLogEntry.Action.CREATE,
-            changes={"source": ["None", source], "external_id": ["None", str(p.external_id)]},
-            additional_data={
-                "tenant_id": project.tenant_id,
-                "project_id": project.pk,
-                "bulk": True,
-            },
-            timestamp=now,
-        )
-        for p in stored
-    ]
-    for entry in entries:
-        fill_audit_context(AuditEntry, entry)
-    AuditEntry.objects.bulk_create(entries)
-    return [p.pk for p in stored]
-
-
-PATTERN_COPY_COLUMNS = (
-    "project_id",
-    "task",
-    "code",
-    "output",
-    "source",
-    "run_id",
-    "external_id",
-    "metadata",
-    "created_at",
-    "learned_at",
-    "updated_at",
-    "archived",
-    "task_hash",
-    "embedding",
-    "embedding_model",
-    "eval_score",
-    "eval_count",
-    "last_evaluated_at",
-)
-
-
-def _copy_patterns(patterns: list[Pattern]) -> list[Pattern]:
-    """Insert patterns with COPY (several times faster than INSERT for vectors); sets their pks.
-
-    Every pattern needs an external_id, by which the new ids are read back; otherwise this falls
-    back to bulk_create.
-    """
-    if not patterns or any(not pattern.external_id for pattern in patterns):
-        return Pattern.objects.bulk_create(patterns)
-    now = timezone.now()
-    columns = ", ".join(PATTERN_COPY_COLUMNS)
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY memory_pattern ({columns}) FROM STDIN") as copy:
-            for p in patterns:
-                copy.write_row(
-                    (
-                        p.project_id,
-                        p.task,
-                        p.code,
-                        p.output,
-                        p.source,
-                        p.run_id,
-                        p.external_id,
-                        Jsonb(p.metadata),
-                        p.created_at,
-                        now,
-                        now,
-                        p.archived,
-                        p.task_hash,
-                        format_vector(cast(list[float], p.embedding)),
-                        p.embedding_model,
-                        p.eval_score,
-                        p.eval_count,
-                        p.last_evaluated_at,
-                    )
-                )
-        cursor.execute(
-            "SELECT external_id, id FROM memory_pattern WHERE project_id = %s "
-            "AND external_id = ANY(%s)",
-            [patterns[0].project_id, [p.external_id for p in patterns]],
-        )
-        ids = dict(cursor.fetchall())
-    for pattern in patterns:
-        pattern.pk = ids[pattern.external_id]
-        pattern.learned_at = pattern.updated_at = now
-    return patterns
-
-
 __all__ = [
-    "BulkLearnResult",
-    "LearnItem",
+    "MODEL_CHANGES",
+    "NEAR_DUPLICATE_SIMILARITY",
     "LearnResult",
     "delete_pattern",
+    "first_evaluation",
+    "first_evaluation_fields",
     "learn_pattern",
-    "learn_patterns_bulk",
     "normalize_task",
     "refresh_eval_score",
     "update_pattern",

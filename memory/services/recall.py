@@ -94,14 +94,34 @@ def _age_days(micros: int | None, now: float) -> float:
 
 
 _SCOPE = "project_id = %(project)s AND NOT archived AND embedding_model = %(model)s"
+# The scope's size as the writes keep it (memory.models.ScopeSize): one index lookup.
+_KEPT_SIZE = (
+    "SELECT coalesce((SELECT live_rows FROM memory_scopesize"
+    " WHERE project_id = %(project)s AND embedding_model = %(model)s), 0)"
+)
+# Rows of the model the caller embedded with only while the project still uses it: a caller
+# holding an older copy of the project (the SDK keeps one) gets no rows, and re-reads it.
+_MODEL_GUARD = (
+    f"EXISTS (SELECT 1 FROM {Project._meta.db_table}"  # noqa: S608
+    " WHERE id = %(project)s AND embedding_model = %(model)s)"
+)
 
 
 @functools.cache
 def search_statement(dimensions: int | None, with_source: bool) -> str:
-    """The nearest-pattern statement for a model of this dimension (None: no index)."""
+    """The nearest-pattern statement for a model of this dimension (None: no index).
+
+    Without a source filter the scope is exactly what ScopeSize counts; a source narrows it,
+    so its rows are counted by the statement's probe.
+    """
     scope = _SCOPE + (" AND source = %(source)s" if with_source else "")
     return scoped_nearest_statement(
-        table=Pattern._meta.db_table, columns=_CANDIDATE_COLUMNS, scope=scope, dimensions=dimensions
+        table=Pattern._meta.db_table,
+        columns=_CANDIDATE_COLUMNS,
+        scope=scope,
+        dimensions=dimensions,
+        size=None if with_source else _KEPT_SIZE,
+        guard=_MODEL_GUARD,
     )
 
 
@@ -111,7 +131,8 @@ def nearest_patterns(
     """The project's live patterns nearest to vector, and the path the database took.
 
     Small scopes are searched exactly; larger ones through the model's HNSW index when
-    PostgreSQL estimates it cheaper. One round trip either way.
+    PostgreSQL estimates it cheaper. One round trip either way. No rows either means none
+    match or that the project has moved to another model than `model` (see `current_model`).
     """
     statement = search_statement(indexed_dimensions(model), bool(source))
     params = search_params(project.pk, model, vector, window, source)
@@ -120,6 +141,12 @@ def nearest_patterns(
         cursor.execute(statement, params)
         rows = [Candidate(*row) for row in cursor.fetchall()]
     return rows, (rows[0].strategy if rows else "exact")
+
+
+def current_model(project: Project) -> str:
+    """The project's embedding model as stored now (the copy in hand may be older)."""
+    model = Project.objects.filter(pk=project.pk).values_list("embedding_model", flat=True).first()
+    return model or project.embedding_model
 
 
 def search_params(
@@ -229,6 +256,12 @@ def recall_patterns(
     now_epoch = (now or timezone.now()).timestamp()
     window = max(MIN_CANDIDATES, limit * CANDIDATE_FACTOR)
     rows, strategy = nearest_patterns(project, embedder.name, vector, window, source)
+    if not rows and (model := current_model(project)) != embedder.name:
+        # The project moved to another model since this copy of it was read: follow it.
+        project.embedding_model = model
+        embedder = embedder_for(project)
+        vector = embedder.embed_query(task)
+        rows, strategy = nearest_patterns(project, embedder.name, vector, window, source)
     scored = score_candidates(
         rows,
         now_epoch=now_epoch,
@@ -252,6 +285,7 @@ __all__ = [
     "Match",
     "RecallResult",
     "Scored",
+    "current_model",
     "nearest_patterns",
     "recall_patterns",
     "score_candidates",

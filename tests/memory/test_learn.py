@@ -56,12 +56,16 @@ def test_skip_returns_the_existing_near_duplicate(editor):
     assert again.json()["stored"] is False and again.json()["duplicate_of"] == first["pattern_id"]
 
 
-def test_keep_both_stores_and_names_the_duplicate(editor):
+def test_keep_both_stores_without_looking_for_a_duplicate(editor):
     first = learn(editor.client()).json()
     both = learn(editor.client(), on_duplicate="keep_both")
     assert both.status_code == 201
-    assert both.json()["duplicate_of"] == first["pattern_id"]
-    assert Pattern.objects.count() == 2
+    body = both.json()
+    assert body["duplicate_of"] is None and body["pattern_id"] != first["pattern_id"]
+    assert body["pattern_count"] == 2 and Pattern.objects.count() == 2
+    assert isinstance(
+        learn_pattern(project=editor.project, task="t", code="c", actor=None).pattern_count, int
+    )
 
 
 def test_replace_with_better_only_replaces_when_the_score_is_higher(editor):

@@ -19,7 +19,7 @@ from jobs.services import cancel_job, recover_stale_jobs, run_job_inline
 from memory.models import Chunk, Pattern, StagedEmbedding
 from memory.services import add_document, learn_pattern, update_pattern
 from memory.services import reembedding as reembedding_module
-from memory.services.learn import LearnItem, learn_patterns_bulk
+from memory.services.learn_bulk import LearnItem, learn_patterns_bulk
 from memory.services.reembedding import start_reembedding
 from retrieval.embeddings import get_embedder
 from skills.models import Skill
