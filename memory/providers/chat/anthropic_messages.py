@@ -24,10 +24,9 @@ from memory.providers.chat.base import (
     ToolCall,
     ToolCallStarted,
     Usage,
-    loop_client,
+    VendorChat,
     shared_ssl_context,
 )
-from memory.providers.llm import LLMSettings, upstream_error
 
 JSON_ONLY = "Answer with one JSON object and nothing else."
 _FINISH: dict[str, Finish] = {"max_tokens": "length", "tool_use": "tool_calls"}
@@ -80,40 +79,20 @@ def anthropic_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return turns
 
 
-class AnthropicMessages:
+class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
     """Runs through POST /v1/messages."""
 
     vendor = "anthropic"
+    key_variable = "ANTHROPIC_API_KEY"
 
-    def __init__(self, settings: LLMSettings, *, max_retries: int = 2) -> None:
-        self.settings = settings
-        self.model = settings.model
-        self.name = f"anthropic:{settings.model}"
-        self.max_retries = max_retries
-
-    def _client(self) -> anthropic.AsyncAnthropic:
-        settings = self.settings
-        key = ("anthropic", settings.base_url, settings.api_key, self.max_retries)
-        return loop_client(
-            key,
-            lambda: anthropic.AsyncAnthropic(
-                api_key=settings.api_key,
-                base_url=settings.base_url,
-                timeout=CHAT_TIMEOUT_SECONDS,
-                max_retries=self.max_retries,
-                http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-            ),
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=self.settings.api_key,
+            base_url=self.settings.base_url,
+            timeout=CHAT_TIMEOUT_SECONDS,
+            max_retries=self.max_retries,
+            http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
-
-    def _error(self, exc: Exception, model: str) -> ChatError:
-        error = upstream_error(
-            f"{self.vendor}:{model}",
-            self.max_retries,
-            exc,
-            key_variable="ANTHROPIC_API_KEY",
-            error_class=ChatError,
-        )
-        return error if isinstance(error, ChatError) else ChatError(str(error))
 
     def request(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The request body (temperature and top_p are not parameters of the installed API)."""

@@ -14,9 +14,9 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from memory.providers.llm import LLMError, LLMNotConfigured
+from memory.providers.llm import LLMError, LLMNotConfigured, LLMSettings, upstream_error
 
 Finish = Literal["stop", "length", "tool_calls"]
 # A run's answer is usually short, but the token budget must leave room for long ones.
@@ -222,3 +222,39 @@ async def close_clients() -> None:
     clients = _clients.pop(asyncio.get_running_loop(), {})
     for client in clients.values():
         await client.close()
+
+
+ClientT = TypeVar("ClientT")
+
+
+class VendorChat(Generic[ClientT]):
+    """A vendor SDK's async client per event loop, and the SDK's errors as ChatError."""
+
+    vendor: ClassVar[str]
+    # The environment variable an authentication failure tells the operator to check.
+    key_variable: ClassVar[str]
+
+    def __init__(self, settings: LLMSettings, *, max_retries: int = 2) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.name = f"{self.vendor}:{settings.model}"
+        self.max_retries = max_retries
+
+    def _new_client(self) -> ClientT:
+        raise NotImplementedError
+
+    def _client(self) -> ClientT:
+        settings = self.settings
+        key = (self.vendor, settings.base_url, settings.api_key, self.max_retries)
+        client: ClientT = loop_client(key, self._new_client)
+        return client
+
+    def _error(self, exc: Exception, model: str) -> ChatError:
+        error = upstream_error(
+            f"{self.vendor}:{model}",
+            self.max_retries,
+            exc,
+            key_variable=self.key_variable,
+            error_class=ChatError,
+        )
+        return error if isinstance(error, ChatError) else ChatError(str(error))

@@ -23,49 +23,29 @@ from memory.providers.chat.base import (
     ToolCall,
     ToolCallStarted,
     Usage,
+    VendorChat,
     estimate_tokens,
-    loop_client,
     shared_ssl_context,
 )
-from memory.providers.llm import LLMSettings, is_reasoning_model, upstream_error
+from memory.providers.llm import is_reasoning_model
 
 _FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
 
 
-class OpenAIClientMixin:
+class OpenAIClientMixin(VendorChat[openai.AsyncOpenAI]):
     """An AsyncOpenAI client per event loop, and SDK errors as ChatError."""
 
     vendor = "openai"
+    key_variable = "OPENAI_API_KEY"
 
-    def __init__(self, settings: LLMSettings, *, max_retries: int = 2) -> None:
-        self.settings = settings
-        self.model = settings.model
-        self.name = f"openai:{settings.model}"
-        self.max_retries = max_retries
-
-    def _client(self) -> openai.AsyncOpenAI:
-        settings = self.settings
-        key = ("openai", settings.base_url, settings.api_key, self.max_retries)
-        return loop_client(
-            key,
-            lambda: openai.AsyncOpenAI(
-                api_key=settings.api_key,
-                base_url=settings.base_url,
-                timeout=CHAT_TIMEOUT_SECONDS,
-                max_retries=self.max_retries,
-                http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-            ),
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self.settings.api_key,
+            base_url=self.settings.base_url,
+            timeout=CHAT_TIMEOUT_SECONDS,
+            max_retries=self.max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
-
-    def _error(self, exc: Exception, model: str) -> ChatError:
-        error = upstream_error(
-            f"{self.vendor}:{model}",
-            self.max_retries,
-            exc,
-            key_variable="OPENAI_API_KEY",
-            error_class=ChatError,
-        )
-        return error if isinstance(error, ChatError) else ChatError(str(error))
 
 
 def chat_messages(system: str, messages: list[ChatMessage]) -> list[dict[str, Any]]:
