@@ -54,13 +54,24 @@ def _object(value: Any, path: str = "") -> dict[str, Any]:
     return value
 
 
-class MetadataField(serializers.Field):
-    """Up to 16 string pairs: keys of at most 64 characters, values of at most 512."""
+class JSONValueField(serializers.Field):
+    """A field of OpenAI's free-form JSON: validated on the way in, shown as stored."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class OptionalJSONField(JSONValueField):
+    """A JSON field a request may leave out or send as null."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
+
+
+class MetadataField(OptionalJSONField):
+    """Up to 16 string pairs: keys of at most 64 characters, values of at most 512."""
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         data = _object(data)
@@ -74,9 +85,6 @@ class MetadataField(serializers.Field):
             if not isinstance(value, str) or len(value) > 512:
                 raise refusal(key, "Values are strings of at most 512 characters.")
         return dict(data)
-
-    def to_representation(self, value: Any) -> Any:
-        return value
 
 
 def _function(index: int, tool: dict[str, Any]) -> dict[str, Any]:
@@ -121,13 +129,8 @@ def _file_search(index: int, tool: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ToolsField(serializers.Field):
+class ToolsField(OptionalJSONField):
     """Function and file_search tools; code_interpreter and v1's retrieval are refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, list):
@@ -157,17 +160,9 @@ class ToolsField(serializers.Field):
             tools.append(tool)
         return tools
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class ToolResourcesField(serializers.Field):
+class ToolResourcesField(OptionalJSONField):
     """{"file_search": {"vector_store_ids": [...]} }; code_interpreter resources are refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         data = _object(data)
@@ -197,17 +192,9 @@ class ToolResourcesField(serializers.Field):
                 resources["file_search"]["vector_stores"] = new_stores
         return resources
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class ResponseFormatField(serializers.Field):
+class ResponseFormatField(OptionalJSONField):
     """ "auto", {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         if data == "auto":
@@ -225,17 +212,9 @@ class ResponseFormatField(serializers.Field):
         _object(schema.get("schema") or {}, "json_schema.schema")
         return {"type": "json_schema", "json_schema": dict(schema)}
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class ToolChoiceField(serializers.Field):
+class ToolChoiceField(OptionalJSONField):
     """ "none", "auto", "required", a named function, or {"type": "file_search"}."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         if data in ("none", "auto", "required"):
@@ -255,17 +234,9 @@ class ToolChoiceField(serializers.Field):
             "One of none, auto, required, or a tool object.", code="invalid"
         )
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class TruncationStrategyField(serializers.Field):
+class TruncationStrategyField(OptionalJSONField):
     """{"type": "auto"} or {"type": "last_messages", "last_messages": N}."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         data = _object(data)
@@ -278,9 +249,6 @@ class TruncationStrategyField(serializers.Field):
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise refusal("last_messages", "A positive integer.")
         return {"type": "last_messages", "last_messages": count}
-
-    def to_representation(self, value: Any) -> Any:
-        return value
 
 
 def _content_part(index: int, part: Any) -> str:
@@ -298,7 +266,7 @@ def _content_part(index: int, part: Any) -> str:
     return text
 
 
-class ContentField(serializers.Field):
+class ContentField(JSONValueField):
     """A message's content: a string, or a list of text parts (images are refused)."""
 
     max_length = 256_000
@@ -318,17 +286,9 @@ class ContentField(serializers.Field):
             )
         return [{"type": "text", "text": {"value": text, "annotations": []}} for text in texts]
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class AttachmentsField(serializers.Field):
+class AttachmentsField(OptionalJSONField):
     """Files attached to a message for file_search: [{"file_id", "tools": [...]}]."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, list) or len(data) > 10:
@@ -349,20 +309,9 @@ class AttachmentsField(serializers.Field):
             attachments.append({"file_id": item["file_id"], "tools": [{"type": "file_search"}]})
         return attachments
 
-    def to_representation(self, value: Any) -> Any:
-        return value
 
-
-class NoV1FileIds(serializers.Field):
+class NoV1FileIds(OptionalJSONField):
     """`file_ids` of Assistants v1: always refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         raise serializers.ValidationError(FILE_IDS_REFUSED, code="unsupported_parameter")
-
-    def to_representation(self, value: Any) -> Any:
-        return value
