@@ -7,6 +7,7 @@ the answer is the score recall would have given it. Read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 
@@ -68,33 +69,7 @@ def explain_pattern_rank(
     reasons: list[str] = []
     if pattern.archived:
         reasons.append("It is archived: recall returns live patterns only.")
-    distance = 1.0
-    if pattern.embedding_model != embedder.name:
-        reasons.append(
-            f"Its vector is from {pattern.embedding_model}, not the project's {embedder.name}: "
-            "recall searches the project's model only (re-embed the project)."
-        )
-    else:
-        measured = (
-            Pattern.objects.filter(pk=pattern_id)
-            .annotate(distance=cosine_distance(vector, None))
-            .values_list("distance", flat=True)
-            .first()
-        )
-        distance = float(measured) if measured is not None else 1.0
-    candidate = Candidate(
-        pattern.pk,
-        pattern.task,
-        pattern.code,
-        pattern.output,
-        pattern.source,
-        pattern.run_id,
-        _micros(pattern.created_at) or 0,
-        pattern.eval_score,
-        _micros(pattern.last_evaluated_at),
-        distance,
-        "exact",
-    )
+    candidate = _as_candidate(pattern, vector, embedder.name, reasons)
     now_epoch = timezone.now().timestamp()
     own: Scored = score_candidates(
         [candidate], now_epoch=now_epoch, eval_weighted=eval_weighted, recency_weight=recency_weight
@@ -109,23 +84,9 @@ def explain_pattern_rank(
         min_similarity=min_similarity,
     )
     position = next((i for i, item in enumerate(ranked) if item.row.id == pattern_id), None)
-    if min_similarity is not None and own.similarity < min_similarity:
-        reasons.append(
-            f"Its similarity {own.similarity:.3f} is below the minimum {min_similarity:.3f}."
-        )
-    elif position is None and not reasons:
-        reasons.append(
-            f"It is not among the {len(rows)} nearest patterns recall ranks: the least similar "
-            f"of those has similarity {1.0 - rows[-1].distance:.3f}."
-            if rows
-            else "The search found no candidates."
-        )
-    elif position is not None and position >= limit:
-        better = ranked[limit - 1]
-        reasons.append(
-            f"It ranks {position + 1}: below the limit of {limit}; the last match returned "
-            f"scores {better.score:.3f} against its {own.score:.3f}."
-        )
+    reasons += _why_not(
+        own, ranked, rows, position, limit=limit, min_similarity=min_similarity, known=bool(reasons)
+    )
     factors = own.ranked
     return RankExplanation(
         pattern_id=pattern_id,
@@ -140,3 +101,63 @@ def explain_pattern_rank(
         returned=position is not None and position < limit,
         reasons=reasons,
     )
+
+
+def _as_candidate(pattern: Pattern, vector: Any, model: str, reasons: list[str]) -> Candidate:
+    """The pattern as a recall candidate, its distance measured when its vector is comparable."""
+    distance = 1.0
+    if pattern.embedding_model != model:
+        reasons.append(
+            f"Its vector is from {pattern.embedding_model}, not the project's {model}: "
+            "recall searches the project's model only (re-embed the project)."
+        )
+    else:
+        measured = (
+            Pattern.objects.filter(pk=pattern.pk)
+            .annotate(distance=cosine_distance(vector, None))
+            .values_list("distance", flat=True)
+            .first()
+        )
+        distance = float(measured) if measured is not None else 1.0
+    return Candidate(
+        pattern.pk,
+        pattern.task,
+        pattern.code,
+        pattern.output,
+        pattern.source,
+        pattern.run_id,
+        _micros(pattern.created_at) or 0,
+        pattern.eval_score,
+        _micros(pattern.last_evaluated_at),
+        distance,
+        "exact",
+    )
+
+
+def _why_not(
+    own: Scored,
+    ranked: list[Scored],
+    rows: list[Any],
+    position: int | None,
+    *,
+    limit: int,
+    min_similarity: float | None,
+    known: bool,
+) -> list[str]:
+    """Why recall would not return the pattern (nothing when it would); known: a reason exists."""
+    if min_similarity is not None and own.similarity < min_similarity:
+        return [f"Its similarity {own.similarity:.3f} is below the minimum {min_similarity:.3f}."]
+    if position is None and not known:
+        return [
+            f"It is not among the {len(rows)} nearest patterns recall ranks: the least similar "
+            f"of those has similarity {1.0 - rows[-1].distance:.3f}."
+            if rows
+            else "The search found no candidates."
+        ]
+    if position is not None and position >= limit:
+        better = ranked[limit - 1]
+        return [
+            f"It ranks {position + 1}: below the limit of {limit}; the last match returned "
+            f"scores {better.score:.3f} against its {own.score:.3f}."
+        ]
+    return []
