@@ -129,7 +129,19 @@ def dashboard_stats(
     )
     for row in buckets:
         stats.score_histogram[min(10, max(0, int(row["bucket"])))] += row["n"]
-    stats.top_feedback = [
+    stats.top_feedback = _top_feedback(ids)
+    jobs = Job.objects.filter(project_id__in=ids).aggregate(
+        running=Count("id", filter=Q(status=JobStatus.RUNNING)),
+        failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+    )
+    stats.jobs_running, stats.jobs_failed = jobs["running"], jobs["failed"]
+    stats.recent_events = _recent_events(request, chosen)
+    return stats
+
+
+def _top_feedback(ids: QuerySet[Project, Any]) -> list[dict[str, Any]]:
+    """The judge's most frequent feedback keys over the projects' patterns."""
+    return [
         dict(row)
         for row in Evaluation.objects.filter(
             pattern__project_id__in=ids, evaluator__startswith="llm:"
@@ -139,13 +151,6 @@ def dashboard_stats(
         .annotate(count=Count("id"))
         .order_by("-count", "feedback_key")[:TOP_FEEDBACK]
     ]
-    jobs = Job.objects.filter(project_id__in=ids).aggregate(
-        running=Count("id", filter=Q(status=JobStatus.RUNNING)),
-        failed=Count("id", filter=Q(status=JobStatus.FAILED)),
-    )
-    stats.jobs_running, stats.jobs_failed = jobs["running"], jobs["failed"]
-    stats.recent_events = _recent_events(request, chosen)
-    return stats
 
 
 def _recent_events(request: HttpRequest, chosen: Project | None) -> list[AuditEntry]:
