@@ -98,6 +98,10 @@ class Command(EngramiaCommand):
         if options["json"]:
             self.print_json(payload)
             return
+        self._print_summary(summary, definitions)
+
+    def _print_summary(self, summary: Any, definitions: Any) -> None:
+        """The import's outcome for a person reading the terminal."""
         verb = "would import" if summary.dry_run else "imported"
         self.stdout.write(
             f"{summary.threads} threads, {summary.pairs} pairs: {verb} {summary.imported}, "
