@@ -75,6 +75,7 @@ def stop_flusher() -> None:
         thread.join(timeout=10)
     with _lock:
         _flusher, _flusher_pid = None, 0
+    atexit.unregister(stop_flusher)  # registered again by the next thread started
     flush_recall_counts()
 
 

@@ -115,6 +115,22 @@ class ApiAutoSchema(AutoSchema):
             schema["additionalProperties"] = False  # unknown fields are refused, not ignored
         return schema
 
+    def _map_serializer_field(
+        self, field: Any, direction: Any, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema = dict(super()._map_serializer_field(field, direction, bypass_extensions))
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            # The field is trimmed before the blank check: whitespace alone is refused.
+            schema["pattern"] = r"\S"
+        return schema
+
     def _get_request_body(self, direction: Any = "request") -> dict[str, Any] | None:
         body = super()._get_request_body(direction)
         # A raw body (not a serializer) is required when the view says so.

@@ -83,7 +83,7 @@ def test_serve_from_scratch_then_ctrl_c_stops_everything(tmp_path):
                 },
                 headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"},
             )
-            assert response.status_code == 200 and "Curation and audit" in response.text
+            assert response.status_code == 200 and 'id="stat-live"' in response.text
         assert embedded_server_pid(home) is not None
     finally:
         os.killpg(server.pid, signal.SIGINT)
