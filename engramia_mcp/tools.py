@@ -26,8 +26,8 @@ from skills.api.serializers import SkillQuerySerializer, SkillSerializer, ToolQu
 from skills.choices import ToolFormat
 from skills.services import (
     SkillMatch,
-    filter_skills,
-    search_skills,
+    filter_query,
+    query_skills,
     to_anthropic_tool,
     to_openai_tool,
     visible_skills,
@@ -176,30 +176,15 @@ def _skill(skill: Any, principal: Principal) -> dict[str, Any]:
 def search_skills_tool(principal: Principal, arguments: dict[str, Any]) -> dict[str, Any]:
     """Skills the project may use, best first when a query is given."""
     params = validate_input(SkillQuerySerializer, arguments)
-    q = (params.get("q") or "").strip()
-    if not q:
-        queryset = filter_skills(
-            visible_skills(principal.project),
-            project=principal.project,
-            tags=params.get("tags", []),
-            name=params.get("name"),
-            scope=params["scope"],
-        )
-        found: list[tuple[Any, SkillMatch | None]] = [
-            (skill, None) for skill in queryset.order_by("name", "id")[: params["limit"]]
-        ]
-    else:
-        matches = search_skills(
-            project=principal.project,
-            user_role=principal.role,
-            q=q,
-            tags=params.get("tags", []),
-            name=params.get("name"),
-            scope=params["scope"],
-            limit=params["limit"],
-            eval_weighted=params["eval_weighted"],
-        )
+    q, matches = query_skills(params, project=principal.project, user_role=principal.role)
+    found: list[tuple[Any, SkillMatch | None]]
+    if q:
         found = [(match.skill, match) for match in matches]
+    else:
+        queryset = filter_query(
+            visible_skills(principal.project), params, project=principal.project
+        )
+        found = [(skill, None) for skill in queryset.order_by("name", "id")[: params["limit"]]]
     results = []
     for skill, match in found:
         row = _skill(skill, principal)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,3 +128,37 @@ def search_skills(
     ]
     scored.sort(key=lambda pair: (-pair[0].score, -pair[0].similarity, pair[1].pk))
     return [SkillMatch(skill, ranked) for ranked, skill in scored[:limit]]
+
+
+def query_skills(
+    params: Mapping[str, Any], *, project: Project, user_role: Role | str | None
+) -> tuple[str, list[SkillMatch]]:
+    """A validated skills query (SkillQuerySerializer): its stripped `q`, and the best matches
+    when there is one (without `q`, callers list `filter_query(...)` their own way)."""
+    q = (params.get("q") or "").strip()
+    if not q:
+        return q, []
+    matches = search_skills(
+        project=project,
+        user_role=user_role,
+        q=q,
+        tags=params.get("tags", []),
+        name=params.get("name"),
+        scope=params["scope"],
+        limit=params["limit"],
+        eval_weighted=params["eval_weighted"],
+    )
+    return q, matches
+
+
+def filter_query(
+    queryset: SkillQuerySet, params: Mapping[str, Any], *, project: Project
+) -> SkillQuerySet:
+    """filter_skills with a validated skills query's tags, name and scope."""
+    return filter_skills(
+        queryset,
+        project=project,
+        tags=params.get("tags", []),
+        name=params.get("name"),
+        scope=params["scope"],
+    )

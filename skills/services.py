@@ -24,7 +24,14 @@ from skills.choices import SkillSource, Visibility
 from skills.exports import to_anthropic_tool, to_openai_tool
 from skills.models import Skill, SkillEvaluation, SkillUsage, SkillVersion
 from skills.schema import SkillRuleError, empty_parameters, normalise_tags
-from skills.search import SkillMatch, filter_skills, search_skills, visible_skills
+from skills.search import (
+    SkillMatch,
+    filter_query,
+    filter_skills,
+    query_skills,
+    search_skills,
+    visible_skills,
+)
 from tenants.models import Project, Tenant, default_embedding_model
 
 __all__ = [
@@ -32,9 +39,11 @@ __all__ = [
     "SkillNameTaken",
     "delete_skill",
     "evaluate_skill",
+    "filter_query",
     "filter_skills",
     "link_pattern_skill",
     "publish_skill",
+    "query_skills",
     "register_function_tools",
     "register_skill",
     "search_skills",

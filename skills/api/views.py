@@ -37,9 +37,9 @@ from skills.services import (
     SkillNameTaken,
     delete_skill,
     evaluate_skill,
-    filter_skills,
+    filter_query,
+    query_skills,
     register_skill,
-    search_skills,
     to_anthropic_tool,
     to_openai_tool,
     update_skill,
@@ -142,29 +142,15 @@ class SkillViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
         query = SkillQuerySerializer(data=_query_data(request))
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        q = (params.get("q") or "").strip()
+        with service_errors():
+            q, matches = query_skills(params, project=self.project, user_role=self.role)
         if not q:
-            queryset = filter_skills(
-                cast(SkillQuerySet, self.get_queryset()),
-                project=self.project,
-                tags=params.get("tags", []),
-                name=params.get("name"),
-                scope=params["scope"],
+            queryset = filter_query(
+                cast(SkillQuerySet, self.get_queryset()), params, project=self.project
             )
             page = self.paginate_queryset(queryset)
             serializer = SkillSerializer(page, many=True, context=self.get_serializer_context())
             return self.get_paginated_response(serializer.data)
-        with service_errors():
-            matches = search_skills(
-                project=self.project,
-                user_role=self.role,
-                q=q,
-                tags=params.get("tags", []),
-                name=params.get("name"),
-                scope=params["scope"],
-                limit=params["limit"],
-                eval_weighted=params["eval_weighted"],
-            )
         context = {
             **self.get_serializer_context(),
             "matches": {match.skill.pk: match for match in matches},
