@@ -123,7 +123,7 @@ class Site:
     def __init__(self, args: argparse.Namespace, llm_url: str) -> None:
         from django.conf import settings
 
-        from tenants.management.commands.serve import web_command
+        from tenants.management.commands.serve import web_command, web_environment
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -141,7 +141,8 @@ class Site:
         )
         command = [part for part in command if part not in ("--access-logfile", "-")]
         log = (Path(args.home) / "site.log").open("ab")
-        self.web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        self.web_env = web_environment(env)
+        self.web = subprocess.Popen(command, cwd=ROOT, env=self.web_env, stdout=log, stderr=log)
         worker = [sys.executable, "-m", "engramia.cli", "qcluster"]
         self.worker = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=log)
         self.pgdata = Path(args.home) / "pgdata"
@@ -405,6 +406,8 @@ def report(args: argparse.Namespace, runs: dict[str, Any], load: dict[str, Any])
     row("machine", f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     row("site", f"as `engramia serve`: gunicorn, {args.web_workers} uvicorn workers")
     row("", f"{settings.WEB_THREADS} Django threads each, 1 job worker")
+    pool = os.environ.get("ENGRAMIA_DB_POOL_SIZE") or "20 (engramia serve's default)"
+    row("", f"database connections: a pool of {pool} per web worker")
     row("python", platform.python_version())
     row("database", f"embedded PostgreSQL under {args.home}")
     row("memory", f"150 patterns, embedder {args.embedder}")

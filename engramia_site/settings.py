@@ -141,11 +141,27 @@ TEMPLATES = [
 ]
 
 
+# Connections per process in a pool (0: a persistent connection per thread instead).
+# `engramia serve` gives its web workers a pool; job workers fork, so they keep their own.
+DB_POOL_SIZE = env_int("ENGRAMIA_DB_POOL_SIZE", 0)
+
+
 def _database(url: str) -> dict[str, Any]:
     """One connection's settings; the primary and every replica share these options."""
     database = dj_database_url.parse(url, conn_max_age=env_int("ENGRAMIA_DB_CONN_MAX_AGE", 60))
     database["CONN_HEALTH_CHECKS"] = True
     database.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    if DB_POOL_SIZE:
+        # A pool per process: a request (or a stream between its writes) borrows a connection
+        # instead of holding one per thread; Django's ASGI handler runs each request on a
+        # thread of its own, which would otherwise open a connection per request.
+        database["CONN_MAX_AGE"] = 0
+        database["OPTIONS"]["pool"] = {
+            "min_size": min(2, DB_POOL_SIZE),
+            "max_size": DB_POOL_SIZE,
+            "timeout": env_int("ENGRAMIA_DB_POOL_TIMEOUT", 10, minimum=1),
+            "max_idle": 300,
+        }
     return dict(database)
 
 

@@ -11,6 +11,7 @@ the model on each row; each indexed model has a partial expression index on
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,10 +126,18 @@ def configure_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
     """
     if connection.vendor != "postgresql":
         return
+    raw = connection.connection
+    if raw in _configured:  # a pooled connection lent again keeps its session settings
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}"
         )
+    _configured.add(raw)
+
+
+# The driver connections already configured (a pool lends the same ones again and again).
+_configured: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from assistants.choices import RunStatus
 from assistants.models import Message, RunStep
@@ -49,7 +50,25 @@ CANCEL_CHECK_SECONDS = 1.0
 
 async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run database work off the event loop, on the request's (or job's) own thread."""
-    return await sync_to_async(function, thread_sensitive=True)(*args, **kwargs)
+    return await sync_to_async(_borrowing, thread_sensitive=True)(function, *args, **kwargs)
+
+
+def _borrowing(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    try:
+        return function(*args, **kwargs)
+    finally:
+        lend_connection_back()
+
+
+def lend_connection_back() -> None:
+    """Return a pooled connection between a run's database steps: an open stream (which may
+    wait on the model for minutes) holds none while it waits.
+
+    Without a pool (ENGRAMIA_DB_POOL_SIZE=0) the thread keeps its connection: reopening one
+    would cost more than holding it.
+    """
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 @dataclass
@@ -161,6 +180,7 @@ class RunEngine:
         assert state is not None and state.request is not None
         current = _Round()
         checked = time.monotonic()
+        await in_thread(lend_connection_back)  # what the view prepared, before the model talks
         answer = self._llm_events(provider, state.request)
         try:
             async for chat_event in answer:

@@ -21,6 +21,15 @@ from jobs.services import recover_stale_jobs
 logger = logging.getLogger("jobs")
 
 
+def close_for_fork() -> None:
+    """Close this process's connections, and its pools when ENGRAMIA_DB_POOL_SIZE made some."""
+    db.connections.close_all()
+    for connection in db.connections.all(initialized_only=True):
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
+
+
 class Command(QClusterCommand):
     help = "Start a worker cluster that runs jobs and recovers those of dead workers."
 
@@ -32,8 +41,9 @@ class Command(QClusterCommand):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         interval = sweep_seconds()
         self.sweep()
-        # The cluster forks; a connection shared with the children would be corrupted.
-        db.connections.close_all()
+        # The cluster forks; a connection (or a pool's) shared with the children would be
+        # corrupted.
+        close_for_fork()
         cluster = Cluster()
         cluster.start()
         if options.get("run_once"):

@@ -36,6 +36,16 @@ def control_socket_args(home: Path) -> list[str]:
     return ["--control-socket", str(path)]
 
 
+# Database connections each web worker may hold at once (ENGRAMIA_DB_POOL_SIZE overrides it):
+# every request borrows one, and so does an open stream while it reads or writes.
+WEB_POOL_SIZE = 20
+
+
+def web_environment(env: dict[str, str]) -> dict[str, str]:
+    """The web workers' environment: a connection pool each, unless ENGRAMIA_DB_POOL_SIZE is set."""
+    return {"ENGRAMIA_DB_POOL_SIZE": str(WEB_POOL_SIZE), **env}
+
+
 def web_command(*, host: str, port: int, web_workers: int, home: Path) -> list[str]:
     """The web server serve runs: gunicorn with uvicorn workers on engramia_site.asgi."""
     return [
@@ -108,7 +118,11 @@ class Command(BaseCommand):
         ]
         for _ in range(options["workers"]):
             commands.append([sys.executable, "-m", "engramia.cli", "qcluster"])
-        children = [subprocess.Popen(command, env=env) for command in commands]
+        web_env = web_environment(env)
+        children = [
+            subprocess.Popen(command, env=web_env if index == 0 else env)
+            for index, command in enumerate(commands)
+        ]
         stopping = False
 
         def _stop(signum: int, frame: Any) -> None:
