@@ -80,7 +80,8 @@ def submit_job(
     job_kind = get_job_kind(kind)
     params = json_snapshot(params if params is not None else {}, "job params")
     context = current_context()
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint: a failure here fails the caller's too.
+    with transaction.atomic(savepoint=False):
         job = Job.objects.create(
             project=project,
             kind=kind,
