@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test worker processes: one per core, at most 4 (PYTEST_WORKERS= runs the suite in one process).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4
 
 .PHONY: install install-dev run test lint typecheck clean
 
@@ -43,7 +45,7 @@ typecheck: install-dev
 	$(BIN)/mypy engramia engramia_site tenants jobs conversations retrieval memory skills assistants engramia_mcp console
 
 test: install-dev lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .engramia-test
