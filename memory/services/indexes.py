@@ -283,6 +283,18 @@ def request_project_index(project: Project, model: str, *, size: int | None = No
     return submit_job(project=project, kind=INDEX_KIND, params={}, actor=None)
 
 
+def request_index_sync_after_model_change(project: Project, model: str) -> Any:
+    """After a project moved to model: queue its index job if it needs a new index or still
+    has one of another model to drop. Returns the job, or None when there is nothing to do."""
+    from jobs.services import submit_job
+
+    job = request_project_index(project, model)
+    current = project_index_name(project.pk, model)
+    if job is None and any(name != current for name in existing_project_indexes(project.pk)):
+        job = submit_job(project=project, kind=INDEX_KIND, params={}, actor=None)
+    return job
+
+
 __all__ = [
     "INDEX_KIND",
     "ProjectIndex",
@@ -290,6 +302,7 @@ __all__ = [
     "existing_project_indexes",
     "project_index_name",
     "project_index_ready",
+    "request_index_sync_after_model_change",
     "request_project_index",
     "scope_size",
     "served_by_shared_index",

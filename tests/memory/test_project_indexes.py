@@ -19,6 +19,7 @@ from memory.services.indexes import (
     project_index_name,
     sync_project_indexes,
 )
+from memory.services.reembedding import start_reembedding
 from retrieval import search as search_module
 from retrieval.pinned_model import embedder_for
 from tenants.services import ensure_project
@@ -224,3 +225,24 @@ def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresi
     report = sync_project_indexes()
     assert report.dropped == [big_index] and report.kept == [other_index]
     assert set(existing_project_indexes()) == {other_index}
+
+
+def test_moving_to_another_model_queues_the_sync_that_drops_the_old_index(monkeypatch):
+    big = ensure_project("bigco", "main", actor=None)
+    _fill(big, 60, 1)
+    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
+    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
+    old_index = project_index_name(big.pk, big.embedding_model)
+    assert sync_project_indexes().created == [old_index]
+    monkeypatch.undo()
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+
+    # The only project of its new model: it needs no index of its own, but the old one must go.
+    job = start_reembedding(
+        project=big, embedding_model="local:all-MiniLM-L6-v2", actor=None, enqueue=False
+    )
+    done = run_job_inline(job)
+    assert done.status == "succeeded", done.error
+    index_job = Job.objects.get(pk=done.result["index_job"])
+    assert run_job_inline(index_job).result["dropped"] == [old_index]
+    assert existing_project_indexes() == {}
