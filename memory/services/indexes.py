@@ -7,12 +7,20 @@ AND NOT archived` holds only the project's live rows: the recall statement's HNS
 (`retrieval.search`) matches it without any change, the planner takes it because nothing is
 filtered, and a search costs 3-4 ms at recall@10 1.000 (docs/benchmarks.md).
 
+A project that holds most of its model's live rows needs none: the shared index is then as
+good as its own (the scope filter passes most of what it reads, and the iterative scan fills the
+page), and a second index would hold the same rows, so every learn would insert its vector
+twice (about half of learn's insert time, docs/benchmarks.md). So a project gets its own index
+only while it holds less than SHARED_INDEX_SHARE (half) of its model's live rows, and keeps it
+until it holds more than DROP_ABOVE_SHARE; a single-project deployment never builds one.
+
 Which projects have one is decided from the data, never stored separately:
 `sync_project_indexes()` compares live row counts with the indexes in the catalog, creates the
 missing ones (`CREATE INDEX CONCURRENTLY`, so writes go on), and drops those of projects that
-shrank below half the threshold, changed model, or are gone, and any left invalid by an
-interrupted build. Learning into a large project queues the `project_index` job when its index is
-missing; `engramia sync_indexes` runs the same for every project.
+shrank below half the threshold, grew to most of their model's rows, changed model, or are
+gone, and any left invalid by an interrupted build. Learning into a large project queues the
+`project_index` job when it needs its index and that is missing; `engramia sync_indexes` runs the
+same for every project.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+from django.db.models import Sum
 
 from memory.models import Pattern, ScopeSize
 from retrieval import search
@@ -38,12 +47,18 @@ INDEX_KIND = "project_index"
 PROJECT_INDEX_PREFIX = "pattern_hnsw_p"
 _NAME = re.compile(rf"^{PROJECT_INDEX_PREFIX}(\d+)_([0-9a-f]{{8}})$")
 # ef_construction 128: on the bench's 17,885-row project (hash vectors) 64 gave recall@10 0.938,
-# 128 gave 1.000; building it took 3.9 s.
+# 128 gave 1.000; building it took 3.9 s. (A project served by the shared index, built with 64,
+# measured 0.9995 at 10k rows and 0.9965 at 100k: docs/benchmarks.md.)
 PROJECT_INDEX_M = 16
 PROJECT_INDEX_EF_CONSTRUCTION = 128
 # A project keeps its index until it falls below this share of the threshold, so one hovering
 # around the threshold is not rebuilt back and forth.
 DROP_BELOW_FRACTION = 0.5
+# A project holding at least this share of its model's live rows is served by the model's shared
+# index; one that has its own index keeps it up to DROP_ABOVE_SHARE (so one hovering around the
+# share is not rebuilt back and forth). Recall@10 through the shared index: docs/benchmarks.md.
+SHARED_INDEX_SHARE = 0.5
+DROP_ABOVE_SHARE = 0.6
 BUILD_MAINTENANCE_WORK_MEM = "256MB"
 _LOCK_KEY = 0x656E6772_69647831  # pg advisory lock: one sync at a time, across processes
 
@@ -124,6 +139,22 @@ def _scope_sizes(project_id: int | None) -> dict[tuple[int, str], int]:
     }
 
 
+def _model_rows() -> dict[str, int]:
+    """Live rows per indexed model, over every project (the rows its shared index serves)."""
+    queryset = ScopeSize.objects.filter(embedding_model__in=list(INDEXED_EMBEDDING_MODELS))
+    return dict(queryset.values_list("embedding_model").annotate(rows=Sum("live_rows")).order_by())
+
+
+def served_by_shared_index(rows: int, model_rows: int, *, has_own: bool = False) -> bool:
+    """Whether a project of `rows` live rows of a model needs no index of its own.
+
+    True when it holds most of the model's `model_rows` live rows (at least SHARED_INDEX_SHARE;
+    more than DROP_ABOVE_SHARE when it has its own index already).
+    """
+    share = rows / model_rows if model_rows > 0 else 1.0
+    return share > DROP_ABOVE_SHARE if has_own else share >= SHARED_INDEX_SHARE
+
+
 def scope_size(project_id: int, model: str) -> int:
     """The project's live rows of model (ScopeSize: one row read, never a count)."""
     return _scope_sizes(project_id).get((project_id, model), 0) if model else 0
@@ -172,17 +203,21 @@ def _sync(
 ) -> None:
     threshold = search.EXACT_SEARCH_MAX_ROWS
     sizes = _scope_sizes(project_id)
+    totals = _model_rows()
     existing = existing_project_indexes(project_id)
     wanted = {
         project_index_name(owner, model): (owner, model, rows)
         for (owner, model), rows in sizes.items()
-        if rows > threshold
+        if rows > threshold and not served_by_shared_index(rows, totals.get(model, 0))
     }
-    keep = {
-        project_index_name(owner, model)
-        for (owner, model), rows in sizes.items()
-        if rows >= threshold * DROP_BELOW_FRACTION
-    }
+    keep = set()
+    for (owner, model), rows in sizes.items():
+        name = project_index_name(owner, model)
+        big_enough = rows >= threshold * DROP_BELOW_FRACTION
+        if big_enough and not served_by_shared_index(
+            rows, totals.get(model, 0), has_own=name in existing
+        ):
+            keep.add(name)
     for name, index in sorted(existing.items()):
         if index.valid and name in keep:
             report.kept.append(name)
@@ -219,7 +254,7 @@ def project_index_ready(project_id: int, model: str) -> bool:
 
 
 def request_project_index(project: Project, model: str, *, size: int | None = None) -> Any:
-    """Queue the project's index build if it is large, has none and none is on its way.
+    """Queue the project's index build if it is large, has none, needs one and none is on its way.
 
     Returns the job, or None when there is nothing to do. `size` is the scope's live rows when
     the caller knows them. Cheap when the index exists (this process remembers it) or was
@@ -240,11 +275,25 @@ def request_project_index(project: Project, model: str, *, size: int | None = No
     if project_index_ready(project.pk, model):
         return None
     _requested[key] = time.monotonic()
+    if served_by_shared_index(rows, _model_rows().get(model, 0)):
+        return None
     if Job.objects.active().filter(project=project, kind=INDEX_KIND).exists():
         return None
     logger.info("queueing the own HNSW index of project %s (%s)", project.pk, model)
     # Index upkeep is the system's own work, whoever's write made the project large.
     return submit_job(project=project, kind=INDEX_KIND, params={}, actor=None)
+
+
+def request_index_sync_after_model_change(project: Project, model: str) -> Any:
+    """After a project moved to model: queue its index job if it needs a new index or still
+    has one of another model to drop. Returns the job, or None when there is nothing to do."""
+    from jobs.services import submit_job
+
+    job = request_project_index(project, model)
+    current = project_index_name(project.pk, model)
+    if job is None and any(name != current for name in existing_project_indexes(project.pk)):
+        job = submit_job(project=project, kind=INDEX_KIND, params={}, actor=None)
+    return job
 
 
 __all__ = [
@@ -254,7 +303,9 @@ __all__ = [
     "existing_project_indexes",
     "project_index_name",
     "project_index_ready",
+    "request_index_sync_after_model_change",
     "request_project_index",
     "scope_size",
+    "served_by_shared_index",
     "sync_project_indexes",
 ]

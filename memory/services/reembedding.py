@@ -23,7 +23,7 @@ from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job
 from jobs.services import submit_job
 from memory.models import StagedEmbedding
-from memory.services.indexes import request_project_index
+from memory.services.indexes import request_index_sync_after_model_change
 from retrieval.embeddings import Embedder, EmbeddingError, get_embedder
 from retrieval.pinned_model import resolve_embedding_model
 from retrieval.registry import EmbeddedRows, embedded_rows
@@ -283,8 +283,8 @@ def reembed_project(job: Job, ctx: JobContext) -> dict[str, Any]:
         result["embedded_at_swap"], result["switched"] = _swap(job, embedder)
     result["swept"] = _sweep(project.pk, embedder)
     # A large project's own HNSW index is per model: its index job drops the old one and
-    # builds the new one.
-    index_job = request_project_index(project, embedder.name)
+    # builds the new one (when the project still needs one of its own).
+    index_job = request_index_sync_after_model_change(project, embedder.name)
     result["index_job"] = index_job.pk if index_job is not None else None
     finished = max(ctx.done, ctx.total or 0)
     ctx.progress(finished, finished)

@@ -1,11 +1,17 @@
 """learn: validation, dedup branches, external_id idempotency, original timestamps."""
 
+import random
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from memory.models import Evaluation, Pattern
 from memory.services import learn_pattern
+from memory.services.learn_statement import DEDUP_EF_SEARCH
+from retrieval import search as search_module
+from retrieval.pinned_model import embedder_for
 
 
 def learn(client, **fields):
@@ -124,3 +130,65 @@ def test_learn_service_records_import_evaluator(project_a):
         project=project_a, task="t", code="c", source="import", eval_score=5.0, actor=None
     )
     assert Evaluation.objects.get(pattern_id=result.pattern_id).evaluator == "import"
+
+
+def _fill(project, count):
+    """count distinct patterns of random words, bulk-inserted (no duplicate checks)."""
+    rng = random.Random(7)
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "sigma",
+        "omega",
+        "kappa",
+        "theta",
+        "zeta",
+        "json",
+        "parse",
+        "render",
+    ]
+    tasks = [" ".join(rng.choice(words) for _ in range(6)) + f" #{i}" for i in range(count)]
+    embedder = embedder_for(project)
+    Pattern.objects.bulk_create(
+        Pattern(
+            project=project,
+            task=text,
+            code="c",
+            task_hash=f"fill-{index}",
+            embedding=vector,
+            embedding_model=embedder.name,
+        )
+        for index, (text, vector) in enumerate(
+            zip(tasks, embedder.embed_documents(tasks), strict=True)
+        )
+    )
+
+
+def test_a_near_duplicate_is_found_in_a_scope_searched_through_hnsw(project_a, monkeypatch):
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 30)
+    _fill(project_a, 200)  # above the threshold: the duplicate probe takes the HNSW branch
+    first = learn_pattern(
+        project=project_a, task="deploy the queue workers behind a canary", code="c", actor=None
+    )
+    # Another task text (another task hash), the same words: the same hash-embedder vector.
+    again = learn_pattern(
+        project=project_a, task="behind a canary deploy the queue workers", code="d", actor=None
+    )
+    assert first.stored and again.stored is False and again.duplicate_of == first.pattern_id
+    assert Pattern.objects.filter(project=project_a).count() == 201
+    with connection.cursor() as cursor:  # recall's own setting is back for the next search
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == str(search_module.HNSW_EF_SEARCH)
+
+
+def test_the_duplicate_probe_uses_its_own_ef_search_in_the_same_round_trip(project_a):
+    with CaptureQueriesContext(connection) as calls:
+        learn_pattern(project=project_a, task="render the invoice", code="c", actor=None)
+    (statement,) = [query["sql"] for query in calls.captured_queries]
+    assert statement.startswith(f"SET hnsw.ef_search = {DEDUP_EF_SEARCH};")
+    assert statement.rstrip().endswith(f"SET hnsw.ef_search = {search_module.HNSW_EF_SEARCH}")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == str(search_module.HNSW_EF_SEARCH)

@@ -10,6 +10,7 @@ from django.db import connection
 from jobs.models import Job
 from jobs.services import run_job_inline
 from memory.models import Pattern
+from memory.services import indexes as indexes_module
 from memory.services import learn_pattern, recall_patterns
 from memory.services import recall as recall_module
 from memory.services.indexes import (
@@ -18,6 +19,7 @@ from memory.services.indexes import (
     project_index_name,
     sync_project_indexes,
 )
+from memory.services.reembedding import start_reembedding
 from retrieval import search as search_module
 from retrieval.pinned_model import embedder_for
 from tenants.services import ensure_project
@@ -36,6 +38,16 @@ def small_threshold(monkeypatch):
     with connection.cursor() as cursor:  # DDL outlives the test's table flush
         for name in existing_project_indexes():
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+@pytest.fixture
+def every_large_project(monkeypatch):
+    """Every project above the threshold needs its own index, whatever its share of the rows.
+
+    As in a deployment of many projects; the tests of the share rule itself run without it.
+    """
+    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
+    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
 
 
 def _fill(project, count, seed):
@@ -68,7 +80,9 @@ def _plan_indexes(project, task):
     return plan
 
 
-def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkeypatch):
+def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
+    monkeypatch, every_large_project
+):
     big = ensure_project("bigco", "main", actor=None)
     other = ensure_project("otherco", "main", actor=None)
     small = ensure_project("smallco", "main", actor=None)
@@ -101,7 +115,7 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(monkey
     assert again.created == [] and again.dropped == [] and len(again.kept) == 2
 
 
-def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis():
+def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
     gone = ensure_project("goneco", "main", actor=None)
     _fill(big, 60, 1)
@@ -123,7 +137,7 @@ def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis():
     assert existing_project_indexes() == {}
 
 
-def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
+def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
     _fill(big, 60, 1)
     name = sync_project_indexes().created[0]
@@ -137,7 +151,7 @@ def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt():
     assert existing_project_indexes()[name].valid is True
 
 
-def test_learning_into_a_large_project_queues_its_index_once():
+def test_learning_into_a_large_project_queues_its_index_once(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
     _fill(big, 40, 1)
     learn_pattern(project=big, task="deploy the queue workers with a canary", code="c", actor=None)
@@ -158,7 +172,7 @@ def test_learning_into_a_large_project_queues_its_index_once():
     assert not Job.objects.filter(project=small, kind=INDEX_KIND).exists()
 
 
-def test_sync_indexes_command(capsys):
+def test_sync_indexes_command(capsys, every_large_project):
     big = ensure_project("bigco", "main", actor=None)
     _fill(big, 60, 1)
     call_command("sync_indexes", "--project", "bigco/main", "--json")
@@ -167,3 +181,68 @@ def test_sync_indexes_command(capsys):
     assert "building" in captured.err
     call_command("sync_indexes")
     assert "built 0, dropped 0, kept 1 project indexes" in capsys.readouterr().out
+
+
+def test_a_project_holding_most_of_its_models_rows_is_served_by_the_shared_index(monkeypatch):
+    big = ensure_project("bigco", "main", actor=None)
+    small = ensure_project("smallco", "main", actor=None)
+    _fill(big, 200, 1)
+    _fill(small, 10, 2)
+
+    report = sync_project_indexes()
+    assert report.created == [] and existing_project_indexes() == {}
+    learn_pattern(project=big, task="deploy the queue workers with a canary", code="c", actor=None)
+    assert not Job.objects.filter(project=big, kind=INDEX_KIND).exists()
+
+    query = "parse json deploy queue"
+    plan = _plan_indexes(big, query)
+    hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
+    scan = next(line for line in hnsw_branch.splitlines() if "Index Scan using" in line)
+    assert "Index Scan using pattern_hnsw_hash_384 " in scan and "never executed" not in scan
+    result = recall_patterns(project=big, task=query, limit=10)
+    assert result.strategy == "hnsw"
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
+    complete = recall_patterns(project=big, task=query, limit=10)
+    assert complete.strategy == "exact"
+    assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in complete.matches]
+
+
+def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresis():
+    big = ensure_project("bigco", "main", actor=None)
+    other = ensure_project("otherco", "main", actor=None)
+    third = ensure_project("thirdco", "main", actor=None)
+    for seed, project in enumerate((big, other, third)):
+        _fill(project, 60, seed)
+    big_index = project_index_name(big.pk, big.embedding_model)
+    other_index = project_index_name(other.pk, other.embedding_model)
+    assert len(sync_project_indexes().created) == 3  # a third of the rows each
+
+    third.delete()  # half each: above the share that builds one, below the one that drops it
+    report = sync_project_indexes()
+    assert sorted(report.kept) == sorted([big_index, other_index])
+
+    _fill(big, 40, 9)  # 100 of 160 rows: more than DROP_ABOVE_SHARE
+    report = sync_project_indexes()
+    assert report.dropped == [big_index] and report.kept == [other_index]
+    assert set(existing_project_indexes()) == {other_index}
+
+
+def test_moving_to_another_model_queues_the_sync_that_drops_the_old_index(monkeypatch):
+    big = ensure_project("bigco", "main", actor=None)
+    _fill(big, 60, 1)
+    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
+    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
+    old_index = project_index_name(big.pk, big.embedding_model)
+    assert sync_project_indexes().created == [old_index]
+    monkeypatch.undo()
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+
+    # The only project of its new model: it needs no index of its own, but the old one must go.
+    job = start_reembedding(
+        project=big, embedding_model="local:all-MiniLM-L6-v2", actor=None, enqueue=False
+    )
+    done = run_job_inline(job)
+    assert done.status == "succeeded", done.error
+    index_job = Job.objects.get(pk=done.result["index_job"])
+    assert run_job_inline(index_job).result["dropped"] == [old_index]
+    assert existing_project_indexes() == {}

@@ -11,11 +11,20 @@ from django.test.utils import CaptureQueriesContext
 from engramia import Memory
 from jobs.choices import JobStatus
 from jobs.models import Job
+from memory.services import indexes as indexes_module
 from memory.services.indexes import INDEX_KIND, existing_project_indexes, project_index_name
 from retrieval import search as search_module
 from tenants.models import Project
 
 THRESHOLD = 3
+
+
+@pytest.fixture
+def large_projects_get_an_index(monkeypatch):
+    """A project above the threshold needs its own index even when it is the only one."""
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
+    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
+    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
 
 
 def _wait_for(condition, deadline_seconds: float = 120.0) -> bool:
@@ -29,9 +38,8 @@ def _wait_for(condition, deadline_seconds: float = 120.0) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_project_gets_its_index_without_a_worker(monkeypatch):
+def test_a_large_project_gets_its_index_without_a_worker(monkeypatch, large_projects_get_an_index):
     monkeypatch.setenv("ENGRAMIA_LOCAL_JOBS", "on")
-    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
     memory = Memory("solo/big")
     try:
         for index in range(THRESHOLD + 2):
@@ -53,9 +61,8 @@ def test_a_large_project_gets_its_index_without_a_worker(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_jobs_stay_queued_when_local_jobs_are_off(monkeypatch):
+def test_jobs_stay_queued_when_local_jobs_are_off(monkeypatch, large_projects_get_an_index):
     monkeypatch.setenv("ENGRAMIA_LOCAL_JOBS", "off")
-    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
     memory = Memory("solo/big")
     for index in range(THRESHOLD + 2):
         memory.learn(f"distinct task number {index} about {'xyz' * index}", "c")
