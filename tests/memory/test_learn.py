@@ -1,6 +1,5 @@
 """learn: validation, dedup branches, external_id idempotency, original timestamps."""
 
-import random
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +10,7 @@ from memory.models import Evaluation, Pattern
 from memory.services import learn_pattern
 from memory.services.learn_statement import DEDUP_EF_SEARCH
 from retrieval import search as search_module
-from retrieval.pinned_model import embedder_for
+from tests.memory.patterns import fill
 
 
 def learn(client, **fields):
@@ -132,43 +131,9 @@ def test_learn_service_records_import_evaluator(project_a):
     assert Evaluation.objects.get(pattern_id=result.pattern_id).evaluator == "import"
 
 
-def _fill(project, count):
-    """count distinct patterns of random words, bulk-inserted (no duplicate checks)."""
-    rng = random.Random(7)
-    words = [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "sigma",
-        "omega",
-        "kappa",
-        "theta",
-        "zeta",
-        "json",
-        "parse",
-        "render",
-    ]
-    tasks = [" ".join(rng.choice(words) for _ in range(6)) + f" #{i}" for i in range(count)]
-    embedder = embedder_for(project)
-    Pattern.objects.bulk_create(
-        Pattern(
-            project=project,
-            task=text,
-            code="c",
-            task_hash=f"fill-{index}",
-            embedding=vector,
-            embedding_model=embedder.name,
-        )
-        for index, (text, vector) in enumerate(
-            zip(tasks, embedder.embed_documents(tasks), strict=True)
-        )
-    )
-
-
 def test_a_near_duplicate_is_found_in_a_scope_searched_through_hnsw(project_a, monkeypatch):
     monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 30)
-    _fill(project_a, 200)  # above the threshold: the duplicate probe takes the HNSW branch
+    fill(project_a, 200)  # above the threshold: the duplicate probe takes the HNSW branch
     first = learn_pattern(
         project=project_a, task="deploy the queue workers behind a canary", code="c", actor=None
     )

@@ -1,7 +1,6 @@
 """Large projects get their own HNSW index; recall uses it; sync keeps the set right."""
 
 import json
-import random
 
 import pytest
 from django.core.management import call_command
@@ -23,12 +22,12 @@ from memory.services.reembedding import start_reembedding
 from retrieval import search as search_module
 from retrieval.pinned_model import embedder_for
 from tenants.services import ensure_project
+from tests.memory.patterns import fill
 
 # Concurrent index builds cannot run inside the test's transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THRESHOLD = 30
-WORDS = "alpha beta gamma delta sigma omega kappa theta zeta csv json parse render deploy queue"
 
 
 @pytest.fixture(autouse=True)
@@ -50,26 +49,6 @@ def every_large_project(monkeypatch):
     monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
 
 
-def _fill(project, count, seed):
-    rng = random.Random(seed)
-    words = WORDS.split()
-    embedder = embedder_for(project)
-    tasks = [" ".join(rng.choice(words) for _ in range(6)) + f" #{i}" for i in range(count)]
-    Pattern.objects.bulk_create(
-        Pattern(
-            project=project,
-            task=text,
-            code="c",
-            task_hash=f"{seed}-{index}",
-            embedding=vector,
-            embedding_model=embedder.name,
-        )
-        for index, (text, vector) in enumerate(
-            zip(tasks, embedder.embed_documents(tasks), strict=True)
-        )
-    )
-
-
 def _plan_indexes(project, task):
     embedder = embedder_for(project)
     statement = recall_module.search_statement(384, False)
@@ -86,9 +65,9 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
     big = ensure_project("bigco", "main", actor=None)
     other = ensure_project("otherco", "main", actor=None)
     small = ensure_project("smallco", "main", actor=None)
-    _fill(big, 200, 1)
-    _fill(other, 80, 2)
-    _fill(small, 10, 3)
+    fill(big, 200, 1)
+    fill(other, 80, 2)
+    fill(small, 10, 3)
     big_index = project_index_name(big.pk, big.embedding_model)
 
     report = sync_project_indexes()
@@ -118,8 +97,8 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
 def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
     gone = ensure_project("goneco", "main", actor=None)
-    _fill(big, 60, 1)
-    _fill(gone, 60, 2)
+    fill(big, 60, 1)
+    fill(gone, 60, 2)
     assert len(sync_project_indexes().created) == 2
     big_index = project_index_name(big.pk, big.embedding_model)
     gone_index = project_index_name(gone.pk, gone.embedding_model)
@@ -139,7 +118,7 @@ def test_sync_drops_indexes_of_shrunk_or_deleted_projects_with_hysteresis(every_
 
 def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
-    _fill(big, 60, 1)
+    fill(big, 60, 1)
     name = sync_project_indexes().created[0]
     with connection.cursor() as cursor:  # what a cancelled CREATE INDEX CONCURRENTLY leaves
         cursor.execute(
@@ -153,7 +132,7 @@ def test_an_index_left_invalid_by_an_interrupted_build_is_rebuilt(every_large_pr
 
 def test_learning_into_a_large_project_queues_its_index_once(every_large_project):
     big = ensure_project("bigco", "main", actor=None)
-    _fill(big, 40, 1)
+    fill(big, 40, 1)
     learn_pattern(project=big, task="deploy the queue workers with a canary", code="c", actor=None)
     jobs = Job.objects.filter(project=big, kind=INDEX_KIND)
     assert jobs.count() == 1
@@ -174,7 +153,7 @@ def test_learning_into_a_large_project_queues_its_index_once(every_large_project
 
 def test_sync_indexes_command(capsys, every_large_project):
     big = ensure_project("bigco", "main", actor=None)
-    _fill(big, 60, 1)
+    fill(big, 60, 1)
     call_command("sync_indexes", "--project", "bigco/main", "--json")
     captured = capsys.readouterr()
     assert json.loads(captured.out)["created"] == [project_index_name(big.pk, "hash:384")]
@@ -186,8 +165,8 @@ def test_sync_indexes_command(capsys, every_large_project):
 def test_a_project_holding_most_of_its_models_rows_is_served_by_the_shared_index(monkeypatch):
     big = ensure_project("bigco", "main", actor=None)
     small = ensure_project("smallco", "main", actor=None)
-    _fill(big, 200, 1)
-    _fill(small, 10, 2)
+    fill(big, 200, 1)
+    fill(small, 10, 2)
 
     report = sync_project_indexes()
     assert report.created == [] and existing_project_indexes() == {}
@@ -212,7 +191,7 @@ def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresi
     other = ensure_project("otherco", "main", actor=None)
     third = ensure_project("thirdco", "main", actor=None)
     for seed, project in enumerate((big, other, third)):
-        _fill(project, 60, seed)
+        fill(project, 60, seed)
     big_index = project_index_name(big.pk, big.embedding_model)
     other_index = project_index_name(other.pk, other.embedding_model)
     assert len(sync_project_indexes().created) == 3  # a third of the rows each
@@ -221,7 +200,7 @@ def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresi
     report = sync_project_indexes()
     assert sorted(report.kept) == sorted([big_index, other_index])
 
-    _fill(big, 40, 9)  # 100 of 160 rows: more than DROP_ABOVE_SHARE
+    fill(big, 40, 9)  # 100 of 160 rows: more than DROP_ABOVE_SHARE
     report = sync_project_indexes()
     assert report.dropped == [big_index] and report.kept == [other_index]
     assert set(existing_project_indexes()) == {other_index}
@@ -229,7 +208,7 @@ def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresi
 
 def test_moving_to_another_model_queues_the_sync_that_drops_the_old_index(monkeypatch):
     big = ensure_project("bigco", "main", actor=None)
-    _fill(big, 60, 1)
+    fill(big, 60, 1)
     monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
     monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
     old_index = project_index_name(big.pk, big.embedding_model)
