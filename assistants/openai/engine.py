@@ -180,7 +180,8 @@ class RunEngine:
         assert state is not None and state.request is not None
         current = _Round()
         checked = time.monotonic()
-        await in_thread(lend_connection_back)  # what the view prepared, before the model talks
+        # The connection the view prepared the run on goes back before the model talks.
+        await sync_to_async(lend_connection_back, thread_sensitive=True)()
         answer = self._llm_events(provider, state.request)
         try:
             async for chat_event in answer:
