@@ -111,6 +111,17 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Any:
 
 
 @pytest.fixture
+def every_large_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every project above the exact-search threshold needs an HNSW index of its own, whatever
+    its share of its model's rows (as in a deployment of many projects; the tests of the share
+    rule itself run without it)."""
+    from memory.services import indexes
+
+    monkeypatch.setattr(indexes, "SHARED_INDEX_SHARE", 1.1)
+    monkeypatch.setattr(indexes, "DROP_ABOVE_SHARE", 1.1)
+
+
+@pytest.fixture
 def asgi_server(transactional_db: Any) -> Any:
     """The site's ASGI application (engramia_site.asgi) on a real uvicorn server in a thread.
 

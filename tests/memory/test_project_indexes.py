@@ -39,16 +39,6 @@ def small_threshold(monkeypatch):
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
-@pytest.fixture
-def every_large_project(monkeypatch):
-    """Every project above the threshold needs its own index, whatever its share of the rows.
-
-    As in a deployment of many projects; the tests of the share rule itself run without it.
-    """
-    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
-    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
-
-
 def _plan_indexes(project, task, *, ordered_by_an_index=False):
     """The recall statement's plan. ordered_by_an_index: no plan that sorts (a few hundred rows
     are as cheap to sort as to walk an HNSW graph, so which one the planner takes then depends on

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from engramia import Memory
 from jobs.choices import JobStatus
 from jobs.models import Job
-from memory.services import indexes as indexes_module
 from memory.services.indexes import INDEX_KIND, existing_project_indexes, project_index_name
 from retrieval import search as search_module
 from tenants.models import Project
@@ -20,11 +19,9 @@ THRESHOLD = 3
 
 
 @pytest.fixture
-def large_projects_get_an_index(monkeypatch):
-    """A project above the threshold needs its own index even when it is the only one."""
+def large_projects_get_an_index(monkeypatch, every_large_project):
+    """A project above a threshold of 3 needs its own index even when it is the only one."""
     monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
-    monkeypatch.setattr(indexes_module, "SHARED_INDEX_SHARE", 1.1)
-    monkeypatch.setattr(indexes_module, "DROP_ABOVE_SHARE", 1.1)
 
 
 def _wait_for(condition, deadline_seconds: float = 120.0) -> bool:
