@@ -25,7 +25,7 @@ from engramia_site.request_context import audited
 from memory.models import Evaluation, Pattern
 from memory.services.indexes import request_project_index
 from memory.services.learn import LearnResult
-from memory.services.learn_statement import NEAR_DUPLICATE_SIMILARITY, audit_entry
+from memory.services.learn_statement import NEAR_DUPLICATE_SIMILARITY
 from memory.services.task_text import pattern_text, task_hash
 from retrieval import search
 from retrieval.choices import EvaluatorKind
@@ -35,6 +35,7 @@ from retrieval.search import indexed_dimensions, scoped_nearest_statement
 from retrieval.vectors import format_vector
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry, Project
+from tenants.statements import audit_entry
 
 
 @dataclass(frozen=True)
@@ -320,10 +321,9 @@ def _write_evaluations(stored: list[Pattern], options: _Options, now: Any) -> No
         for p in stored
         if p.eval_score is not None
     )
-    content_type = ContentType.objects.get_for_model(Evaluation)
     entries = []
     for evaluation in evaluations:
-        entry = audit_entry(evaluation, content_type, now)
+        entry = audit_entry(evaluation, now)
         entry.object_pk, entry.object_id = str(evaluation.pk), evaluation.pk
         entries.append(entry)
     AuditEntry.objects.bulk_create(entries)

@@ -32,16 +32,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from auditlog.diff import model_instance_diff
-from auditlog.models import LogEntry as BaseLogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Model
 
 from memory.models import Evaluation, Pattern
 from retrieval.search import HNSW_EF_SEARCH, scoped_nearest_statement
-from tenants.audit import fill_audit_context
-from tenants.models import AuditEntry, Project
+from tenants.models import Project
+from tenants.statements import audit_entry, audit_insert, audit_values, select_list, values
 
 # Above this cosine similarity a new task is a near-duplicate of a stored one.
 NEAR_DUPLICATE_SIMILARITY = 0.97
@@ -68,71 +64,17 @@ class StatementOutcome:
     project_rows: int  # the project's live rows (every model) before this statement
 
 
-def _columns(model: type[Model], prefix: str) -> list[tuple[str, str, str]]:
-    """(column, parameter name, SQL type) of every concrete column but the id."""
-    return [
-        (str(field.column), f"{prefix}_{field.column}", field.cast_db_type(connection) or "")
-        for field in model._meta.concrete_fields
-        if not field.primary_key
-    ]
-
-
-def _values(instance: Model, prefix: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The instance's column values as an INSERT binds them (auto_now fields filled)."""
-    return {
-        f"{prefix}_{field.column}": field.get_db_prep_save(
-            field.pre_save(instance, True), connection
-        )
-        for field in instance._meta.concrete_fields
-        if not field.primary_key and field.column not in skip
-    }
-
-
-def _select_list(model: type[Model], prefix: str, overrides: dict[str, str]) -> tuple[str, str]:
-    """`(col, …)` and the matching `%(param)s::type, …` with some columns given as SQL."""
-    columns, values = [], []
-    for column, name, db_type in _columns(model, prefix):
-        columns.append(column)
-        values.append(overrides.get(column, f"%({name})s::{db_type}"))
-    return ", ".join(columns), ", ".join(values)
-
-
-def _audit_insert(source: str, prefix: str, fk_column: str | None) -> str:
-    """INSERT of one audit entry per row of `source` (a CTE returning `id` and maybe a FK).
-
-    auditlog leaves out fields that are None before the insert, i.e. the id and the FK to the
-    row inserted alongside; the statement adds them as auditlog would have written them.
-    """
-    changes = f"%({prefix}_changes)s::jsonb || {_pair('id', f'{source}.id')}"
-    if fk_column is not None:
-        changes += f" || {_pair(fk_column.removesuffix('_id'), f'{source}.{fk_column}')}"
-    columns, values = _select_list(
-        AuditEntry,
-        prefix,
-        {"object_pk": f"{source}.id::text", "object_id": f"{source}.id", "changes": changes},
-    )
-    return f"INSERT INTO {AuditEntry._meta.db_table} ({columns}) SELECT {values} FROM {source}"  # noqa: S608
-
-
-def _pair(name: str, value: str) -> str:
-    return f"jsonb_build_object('{name}', jsonb_build_array('None', {value}::text))"
-
-
 # Columns the statement writes itself: never bound from the instance.
 _OWN = {
     "p": frozenset({"embedding"}),
-    "a": frozenset({"object_pk", "object_id"}),
     "e": frozenset({"pattern_id"}),
-    "b": frozenset({"object_pk", "object_id"}),
 }
 
 
 @functools.cache
 def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: int | None) -> str:
     """The statement for one combination of what learn needs (cached: identifiers only)."""
-    pattern_columns, pattern_values = _select_list(
-        Pattern, "p", {"embedding": "%(vector)s::vector"}
-    )
+    pattern_columns, pattern_values = select_list(Pattern, "p", {"embedding": "%(vector)s::vector"})
     known = (
         "SELECT min(id) AS id FROM memory_pattern"
         " WHERE project_id = %(project)s AND external_id = %(external_id)s"
@@ -162,16 +104,16 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
         " AND (SELECT id FROM duplicate) IS NULL"
         " ON CONFLICT (project_id, external_id) WHERE external_id IS NOT NULL DO NOTHING"
         " RETURNING id)",
-        f"pattern_audit AS ({_audit_insert('inserted', 'a', None)})",
+        f"pattern_audit AS ({audit_insert('inserted', 'a')})",
     ]
     if evaluated:
-        evaluation_columns, evaluation_values = _select_list(
+        evaluation_columns, evaluation_values = select_list(
             Evaluation, "e", {"pattern_id": "inserted.id"}
         )
         parts += [
             f"evaluated AS (INSERT INTO memory_evaluation ({evaluation_columns})"  # noqa: S608
             f" SELECT {evaluation_values} FROM inserted RETURNING id, pattern_id)",
-            f"evaluation_audit AS ({_audit_insert('evaluated', 'b', 'pattern_id')})",
+            f"evaluation_audit AS ({audit_insert('evaluated', 'b', new_fks=('pattern_id',))})",
         ]
     statement = (
         "WITH "  # noqa: S608  (identifiers from model metadata; every value is bound)
@@ -189,31 +131,15 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
     )
 
 
-def audit_entry(instance: Model, content_type: ContentType, when: Any) -> AuditEntry:
-    """The CREATE entry auditlog writes for instance (its id added by the statement)."""
-    entry = AuditEntry(
-        content_type=content_type,
-        object_pk="",
-        object_repr=str(instance),
-        action=BaseLogEntry.Action.CREATE,
-        changes=model_instance_diff(None, instance),
-        additional_data=instance.get_additional_data(),  # type: ignore[attr-defined]
-        timestamp=when,
-    )
-    fill_audit_context(AuditEntry, entry)
-    return entry
-
-
 def _row_params(pattern: Pattern, evaluation: Evaluation | None, when: Any) -> dict[str, Any]:
     """The bound values of the rows the statement may insert."""
     params = {
-        **_values(pattern, "p", _OWN["p"]),
-        **_values(audit_entry(pattern, ContentType.objects.get_for_model(Pattern), when), "a"),
+        **values(pattern, "p", _OWN["p"]),
+        **audit_values(audit_entry(pattern, when), "a"),
     }
     if evaluation is not None:
-        for_evaluation = ContentType.objects.get_for_model(Evaluation)
-        params.update(_values(evaluation, "e", _OWN["e"]))
-        params.update(_values(audit_entry(evaluation, for_evaluation, when), "b"))
+        params.update(values(evaluation, "e", _OWN["e"]))
+        params.update(audit_values(audit_entry(evaluation, when), "b"))
     return params
 
 
@@ -258,7 +184,6 @@ __all__ = [
     "DEDUP_EF_SEARCH",
     "NEAR_DUPLICATE_SIMILARITY",
     "StatementOutcome",
-    "audit_entry",
     "learn_statement",
     "run_learn_statement",
 ]

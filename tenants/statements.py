@@ -1,0 +1,128 @@
+"""Writes in one SQL statement that still leave the audit entries auditlog would have written.
+
+Hot paths (learn, the end of an assistant run) insert several rows at once with data-modifying
+CTEs instead of one `save()` each: one round trip instead of one per row, per audit entry and
+per auditlog re-read. The rows are built as model instances in Python and their column values
+taken with Django's own field conversions, so a column added to a model is written here too;
+the audit entries are built with auditlog's own diff and stamped by
+`tenants.audit.fill_audit_context` (actor, key name, request id), as a `save()` would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditlog.diff import model_instance_diff
+from auditlog.models import LogEntry as BaseLogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import Model
+
+from tenants.audit import fill_audit_context
+from tenants.models import AuditEntry
+
+# Columns of an audit entry the statement writes itself (the row's id is known only there).
+AUDIT_OWN = frozenset({"object_pk", "object_id"})
+
+
+def columns(model: type[Model], prefix: str) -> list[tuple[str, str, str]]:
+    """(column, parameter name, SQL type) of every concrete column but the id."""
+    return [
+        (str(field.column), f"{prefix}_{field.column}", field.cast_db_type(connection) or "")
+        for field in model._meta.concrete_fields
+        if not field.primary_key
+    ]
+
+
+def values(instance: Model, prefix: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The instance's column values as an INSERT binds them (auto_now fields filled)."""
+    return {
+        f"{prefix}_{field.column}": field.get_db_prep_save(
+            field.pre_save(instance, True), connection
+        )
+        for field in instance._meta.concrete_fields
+        if not field.primary_key and field.column not in skip
+    }
+
+
+def select_list(model: type[Model], prefix: str, overrides: dict[str, str]) -> tuple[str, str]:
+    """`(col, …)` and the matching `%(param)s::type, …` with some columns given as SQL."""
+    names, bound = [], []
+    for column, name, db_type in columns(model, prefix):
+        names.append(column)
+        bound.append(overrides.get(column, f"%({name})s::{db_type}"))
+    return ", ".join(names), ", ".join(bound)
+
+
+def jsonb_change(name: str, value: str, before: str = "'None'") -> str:
+    """The `{name: [before, value]}` change auditlog writes, for values known only in SQL."""
+    return f"jsonb_build_object('{name}', jsonb_build_array({before}, ({value})::text))"
+
+
+def audit_insert(
+    source: str,
+    prefix: str,
+    *,
+    created: bool = True,
+    new_fks: tuple[str, ...] = (),
+    extra_changes: str = "",
+    object_repr: str | None = None,
+) -> str:
+    """INSERT of one audit entry per row of `source` (a CTE returning `id`, maybe FKs).
+
+    For a created row auditlog leaves out the fields that are None before the insert: the id,
+    and the FKs (new_fks) to rows inserted alongside. The statement adds them as auditlog would
+    have written them. extra_changes is more jsonb to merge in; object_repr an SQL expression.
+    """
+    changes = f"%({prefix}_changes)s::jsonb"
+    if created:
+        changes += f" || {jsonb_change('id', f'{source}.id')}"
+    for fk_column in new_fks:
+        changes += f" || {jsonb_change(fk_column.removesuffix('_id'), f'{source}.{fk_column}')}"
+    changes += extra_changes
+    overrides = {
+        "object_pk": f"{source}.id::text",
+        "object_id": f"{source}.id",
+        "changes": changes,
+    }
+    if object_repr is not None:
+        overrides["object_repr"] = object_repr
+    names, bound = select_list(AuditEntry, prefix, overrides)
+    return f"INSERT INTO {AuditEntry._meta.db_table} ({names}) SELECT {bound} FROM {source}"  # noqa: S608
+
+
+def audit_entry(
+    instance: Model, when: Any, *, before: Model | None = None, fields: list[str] | None = None
+) -> AuditEntry:
+    """The entry auditlog writes for instance: CREATE, or UPDATE of fields from before.
+
+    A created row's id is added by the statement (audit_insert); its values are not bound.
+    """
+    entry = AuditEntry(
+        content_type=ContentType.objects.get_for_model(type(instance)),
+        object_pk="",
+        object_repr=str(instance),
+        action=BaseLogEntry.Action.CREATE if before is None else BaseLogEntry.Action.UPDATE,
+        changes=model_instance_diff(before, instance, fields_to_check=fields) or {},
+        additional_data=instance.get_additional_data(),  # type: ignore[attr-defined]
+        timestamp=when,
+    )
+    fill_audit_context(AuditEntry, entry)
+    return entry
+
+
+def audit_values(entry: AuditEntry, prefix: str) -> dict[str, Any]:
+    """The bound values of an audit entry made by audit_entry."""
+    return values(entry, prefix, AUDIT_OWN)
+
+
+__all__ = [
+    "AUDIT_OWN",
+    "audit_entry",
+    "audit_insert",
+    "audit_values",
+    "columns",
+    "jsonb_change",
+    "select_list",
+    "values",
+]
