@@ -77,24 +77,38 @@ def submit_job(
     id are copied so the job's audit entries name the same principal. Pass enqueue=False to run
     it yourself with run_job_inline().
     """
-    job_kind = get_job_kind(kind)
-    params = json_snapshot(params if params is not None else {}, "job params")
-    context = current_context()
+    job = new_job(project=project, kind=kind, params=params, actor=actor)
     # Inside a caller's transaction no savepoint: a failure here fails the caller's too.
     with transaction.atomic(savepoint=False):
-        job = Job.objects.create(
-            project=project,
-            kind=kind,
-            params=params,
-            max_attempts=job_kind.max_attempts,
-            actor=_user_or_none(actor),
-            actor_label=(context.label if context else "")[:200],
-            api_key_name=(context.api_key_name if context else "")[:100],
-            request_id=(context.request_id if context else "")[:64],
-        )
+        job.save(force_insert=True)
         if enqueue:
-            transaction.on_commit(partial(_enqueue_after_commit, job.pk))
+            queue_after_commit(job.pk)
     return job
+
+
+def new_job(*, project: Project, kind: str, params: dict[str, Any] | None, actor: Any) -> Job:
+    """The pending job submit_job stores (unsaved), for writers that insert it themselves.
+
+    Whoever inserts it must also write its audit entry and call queue_after_commit.
+    """
+    job_kind = get_job_kind(kind)
+    context = current_context()
+    return Job(
+        project=project,
+        kind=kind,
+        params=json_snapshot(params if params is not None else {}, "job params"),
+        max_attempts=job_kind.max_attempts,
+        actor=_user_or_none(actor),
+        actor_label=(context.label if context else "")[:200],
+        api_key_name=(context.api_key_name if context else "")[:100],
+        request_id=(context.request_id if context else "")[:64],
+    )
+
+
+def queue_after_commit(job_pk: int) -> None:
+    """Put a stored pending job on the broker once the current transaction commits (now,
+    outside one)."""
+    transaction.on_commit(partial(_enqueue_after_commit, job_pk))
 
 
 @audited

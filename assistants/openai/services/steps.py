@@ -8,6 +8,7 @@ to clean up, and an answer costs the database two short transactions (begin, end
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.utils import timezone
 from assistants.choices import MessageStatus, RunStatus, StepStatus, StepType
 from assistants.models import Message, Run, RunStep
 from assistants.openai import ids, prompt
+from assistants.openai.services.answer import store_answer
 from assistants.openai.services.execution import RUN_KIND, RUN_TTL, RunState
 from assistants.openai.services.files import search_stores
 from assistants.openai.services.lifecycle import (
@@ -26,6 +28,7 @@ from assistants.openai.services.lifecycle import (
     usage_body,
 )
 from engramia_site.request_context import audited
+from jobs.services import new_job, queue_after_commit
 
 
 def new_message(state: RunState) -> RunState:
@@ -81,9 +84,18 @@ def _store_message(
     state: RunState, text: str, *, incomplete: str | None, step_end: RunStatus | None
 ) -> None:
     """Store the open message with its text, citations and status, and its step."""
+    _finish_message(state, text, incomplete=incomplete, step_end=step_end, now=timezone.now())
+    assert state.message is not None and state.message_step is not None
+    state.message.save()
+    state.message_step.save()
+
+
+def _finish_message(
+    state: RunState, text: str, *, incomplete: str | None, step_end: RunStatus | None, now: Any
+) -> None:
+    """Give the open message its text, citations and status, and end its step (not saved)."""
     message, step = state.message, state.message_step
     assert message is not None and step is not None
-    now = timezone.now()
     annotations = prompt.citations(text, state.hits)
     message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
     if incomplete:
@@ -93,14 +105,12 @@ def _store_message(
     else:
         message.status = MessageStatus.COMPLETED
         message.completed_at = now
-    message.save()
     if step_end is None:
         step.status = StepStatus.COMPLETED
         step.completed_at = now
         step.usage = usage_body(state.usage)
     else:
         end_step(step, step_end, None, now)
-    step.save()
 
 
 @audited
@@ -117,9 +127,48 @@ def close_message(
 
 
 @audited
-@transaction.atomic
 def complete_answer(*, state: RunState, text: str, cut_short: bool, actor: Any) -> Run:
-    """Store the answer and end the run: completed, incomplete (token budget) or cancelled."""
+    """Store the answer and end the run: completed, incomplete (token budget) or cancelled.
+
+    The common case, a run still plainly in progress, is one statement (services.answer);
+    anything else is decided on the locked row.
+    """
+    ended = _answered(state, text, cut_short=cut_short, actor=actor)
+    if ended is not None:
+        return ended
+    with transaction.atomic():
+        return _complete_locked(state=state, text=text, cut_short=cut_short, actor=actor)
+
+
+def _answered(state: RunState, text: str, *, cut_short: bool, actor: Any) -> Run | None:
+    """The answer stored and the run ended in one round trip; None if it was not in progress."""
+    run, now = state.run, timezone.now()
+    _finish_message(
+        state, text, incomplete="max_tokens" if cut_short else None, step_end=None, now=now
+    )
+    status = RunStatus.INCOMPLETE if cut_short else RunStatus.COMPLETED
+    ended = copy.copy(run)
+    stamp(ended, status)
+    ended.required_action = None
+    ended.usage = usage_body(state.usage, run.usage)
+    ended.incomplete_details = {"reason": "max_completion_tokens"} if cut_short else None
+    job = None
+    if status == RunStatus.COMPLETED and run.streamed and run.job_id is None:
+        # The stream has ended by then: a worker does the learning and the judging.
+        job = new_job(project=run.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor)
+    assert state.message is not None and state.message_step is not None
+    if not store_answer(
+        run=run, ended=ended, message=state.message, step=state.message_step, job=job, when=now
+    ):
+        return None
+    if job is not None and job.pk is not None:
+        ended.job = job
+        queue_after_commit(job.pk)
+    state.run = ended
+    return ended
+
+
+def _complete_locked(*, state: RunState, text: str, cut_short: bool, actor: Any) -> Run:
     run = locked_run(state.run.pk)
     assert run is not None
     if run.status == RunStatus.CANCELLING:
