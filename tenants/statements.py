@@ -10,6 +10,7 @@ the audit entries are built with auditlog's own diff and stamped by
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from auditlog.diff import model_instance_diff
@@ -17,6 +18,7 @@ from auditlog.models import LogEntry as BaseLogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from tenants.audit import fill_audit_context
 from tenants.models import AuditEntry
@@ -116,12 +118,41 @@ def audit_values(entry: AuditEntry, prefix: str) -> dict[str, Any]:
     return values(entry, prefix, AUDIT_OWN)
 
 
+@functools.cache
+def _insert_statement(model: type[Model]) -> str:
+    names, bound = select_list(model, "o", {})
+    return (
+        f"WITH inserted AS (INSERT INTO {model._meta.db_table} ({names})"  # noqa: S608
+        f" SELECT {bound} RETURNING id), audit AS ({audit_insert('inserted', 'a')})"
+        " SELECT id FROM inserted"
+    )
+
+
+def insert_audited(instance: Model, when: Any = None) -> Model:
+    """Insert a new row and the CREATE entry auditlog writes for it, in one round trip.
+
+    save() takes two, plus auditlog's signal. No save signal is sent: use it only for models
+    whose saves have no receivers but auditlog's.
+    """
+    params = {
+        **values(instance, "o"),
+        **audit_values(audit_entry(instance, when or timezone.now()), "a"),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_statement(type(instance)), params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
 __all__ = [
     "AUDIT_OWN",
     "audit_entry",
     "audit_insert",
     "audit_values",
     "columns",
+    "insert_audited",
     "jsonb_change",
     "select_list",
     "values",

@@ -25,6 +25,7 @@ from engramia_site.request_context import audited
 from jobs.models import Job
 from jobs.services import cancel_job, submit_job
 from tenants.models import Project
+from tenants.statements import insert_audited
 
 FROM_ASSISTANT = ("temperature", "top_p", "response_format", "reasoning_effort")
 
@@ -151,7 +152,7 @@ def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: A
     if stream:  # prepared first, so the run is stored once, with what it recalled
         run.thread = thread
         run.prepared = prepare(run, fresh=True)  # type: ignore[attr-defined]
-        run.save()
+        insert_audited(run)  # its audit entry in the same round trip
         return run
     run.save()
     run.job = submit_job(project=thread.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor)

@@ -1,4 +1,4 @@
-"""Storing an answer in one statement writes what the row-by-row path writes, audit included."""
+"""A streamed run's rows written in one statement each: what save() writes, audit included."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from assistants.models import Message, Run, RunStep
-from assistants.openai.services import steps
+from assistants.openai.services import runs, steps
 from jobs.models import Job
 from tenants.models import AuditEntry
 from tests.assistants.openai.conftest import new_assistant, new_thread, read_events
@@ -28,6 +28,9 @@ VARYING = {
     "message_id",
     "request_id",
     "incomplete_at",
+    "expires_at",
+    "started_at",
+    "assistant",
     "run_ref",
     "assistant_ref",
 }
@@ -80,7 +83,7 @@ def _comparable(kind: str, entry: AuditEntry, pk: int) -> Any:
     return (kind, entry.action, changes, data, named.replace(str(pk), "<pk>"))
 
 
-def test_a_streamed_answer_is_stored_in_one_statement(api, llm):
+def test_a_streamed_run_and_its_answer_are_stored_in_one_statement_each(api, llm):
     assistant = new_assistant(api)
     thread = new_thread(api, "hi")
     llm.enqueue(Reply(text="Hello there."))
@@ -91,7 +94,9 @@ def test_a_streamed_answer_is_stored_in_one_statement(api, llm):
     assert len(writes) == 1
     assert "INSERT INTO assistants_runstep" in writes[0]
     assert "UPDATE assistants_run" in writes[0]
-    assert not any(q["sql"].startswith("INSERT INTO tenants_auditentry") for q in queries)
+    created = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "assistants_run"')]
+    assert created == []  # the run and its audit entry went in one statement too
+    assert not any('INSERT INTO "tenants_auditentry"' in q["sql"] for q in queries)
 
 
 def test_the_statement_writes_the_rows_and_audit_entries_the_orm_path_writes(api, llm, monkeypatch):
@@ -165,3 +170,19 @@ def streamed_cancelled(api: Any, llm: Any) -> Run:
     events = read_events(api("post", f"/threads/{thread['id']}/runs", body))
     assert events[-2][0] == "thread.run.cancelled", events[-3:]
     return Run.objects.get(public_id=events[-2][1]["id"])
+
+
+def test_a_streamed_run_is_created_with_its_audit_entry_as_save_would(api, llm, monkeypatch):
+    fast = streamed(api, llm)
+    monkeypatch.setattr(runs, "insert_audited", lambda run: run.save())
+    slow = streamed(api, llm)
+
+    def created(run: Run) -> Any:
+        entry = AuditEntry.objects.get(
+            content_type__model="run", object_id=run.pk, action=AuditEntry.Action.CREATE
+        )
+        assert entry.api_key_name and entry.cid
+        return _comparable("Run", entry, run.pk)
+
+    assert created(fast) == created(slow)
+    assert created(fast)[2]["status"] == ["None", "in_progress"]
