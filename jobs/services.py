@@ -42,16 +42,14 @@ def _enqueue(job: Job) -> None:
     async_task(RUN_TASK, job.pk, **options)
 
 
-def _enqueue_after_commit(job_id: int) -> None:
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        return
+def _enqueue_after_commit(job: Job) -> None:
+    # Not read again: a job cancelled or deleted meanwhile is skipped by the worker (run_job).
     try:
         _enqueue(job)
     except Exception:
         # The row is durable; the sweeper of any worker cluster queues it once the broker is back.
-        logger.exception("could not queue job %s; it will be queued by the next sweep", job_id)
-        Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        logger.exception("could not queue job %s; it will be queued by the next sweep", job.pk)
+        Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
             requeue_at=timezone.now() + timedelta(seconds=BROKER_RETRY_SECONDS)
         )
 
@@ -82,7 +80,7 @@ def submit_job(
     with transaction.atomic(savepoint=False):
         job.save(force_insert=True)
         if enqueue:
-            queue_after_commit(job.pk)
+            queue_after_commit(job)
     return job
 
 
@@ -105,10 +103,10 @@ def new_job(*, project: Project, kind: str, params: dict[str, Any] | None, actor
     )
 
 
-def queue_after_commit(job_pk: int) -> None:
+def queue_after_commit(job: Job) -> None:
     """Put a stored pending job on the broker once the current transaction commits (now,
     outside one)."""
-    transaction.on_commit(partial(_enqueue_after_commit, job_pk))
+    transaction.on_commit(partial(_enqueue_after_commit, job))
 
 
 @audited

@@ -35,6 +35,21 @@ def test_submit_records_a_pending_job_and_queues_it_after_commit(
     assert OrmQ.objects.get().task["timeout"] == 30  # the kind's own time limit
 
 
+def test_queueing_after_commit_does_not_read_the_job_again(
+    project_a, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = submit_job(project=project_a, kind="test.echo", params={}, actor=None)
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+    assert queued_job_ids() == [job.pk]
+    assert not [q["sql"] for q in queries if 'FROM "jobs_job"' in q["sql"]]
+
+
 def test_submit_takes_its_limits_from_the_kind(project_a):
     job = submit_job(project=project_a, kind="test.fail", params={}, enqueue=False, actor=None)
     assert job.max_attempts == 2

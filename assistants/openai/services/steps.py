@@ -163,7 +163,7 @@ def _answered(state: RunState, text: str, *, cut_short: bool, actor: Any) -> Run
         return None
     if job is not None and job.pk is not None:
         ended.job = job
-        queue_after_commit(job.pk)
+        queue_after_commit(job)
     state.run = ended
     return ended
 
