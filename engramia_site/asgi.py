@@ -22,5 +22,8 @@ wsgi_application = get_wsgi_application()
 from django.conf import settings  # noqa: E402  (configured by get_wsgi_application)
 
 from engramia_site.asgi_mounts import build_application  # noqa: E402
+from retrieval.embeddings import warm_up_embedder  # noqa: E402
 
 application = build_application(wsgi_application, settings.ASGI_MOUNTS, settings.WEB_THREADS)
+# Each worker imports this module after gunicorn forks it: the model loads while it starts.
+embedder_warm_up = warm_up_embedder()

@@ -7,6 +7,7 @@ dependencies (onnxruntime, tokenizers, numpy, openai) are imported inside the cl
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -29,6 +30,7 @@ __all__ = [
     "get_embedder",
     "query_cache",
     "reset_embedders",
+    "warm_up_embedder",
 ]
 
 DEFAULT_EMBEDDER = "local"
@@ -495,6 +497,22 @@ def get_embedder(name: str | None = None) -> Embedder:
             embedder = factory()
             _embedders[canonical] = embedder
     return embedder
+
+
+def warm_up_embedder() -> threading.Thread:
+    """Load the default embedder on a background thread, so that a web worker's first recall
+    does not wait for the model (the local one takes 1-2 s to load)."""
+
+    def load() -> None:
+        try:
+            embedder = get_embedder()
+            embedder.embed_query("warm-up")  # the first inference allocates its buffers
+        except Exception as exc:  # a request will report it, with its own context
+            logging.getLogger(__name__).warning("could not warm up the embedder: %s", exc)
+
+    thread = threading.Thread(target=load, name="engramia-embedder-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def reset_embedders() -> None:

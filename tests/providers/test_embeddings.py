@@ -135,6 +135,24 @@ def test_concurrent_first_calls_build_a_single_instance(monkeypatch: pytest.Monk
     assert all(result is results[0] for result in results)
 
 
+def test_warm_up_loads_the_default_embedder_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGRAMIA_EMBEDDINGS", "hash:48")
+    embeddings.reset_embedders()
+    embeddings.warm_up_embedder().join(timeout=30)
+    assert "hash:48" in embeddings._embedders
+    assert embeddings.query_cache.get("hash:48", "warm-up") is not None  # inference ran once
+
+
+def test_a_failing_warm_up_is_logged_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ENGRAMIA_EMBEDDINGS", "bert")
+    embeddings.warm_up_embedder().join(timeout=30)
+    assert "could not warm up the embedder" in caplog.text
+
+
 # --- query cache ---------------------------------------------------------------------------
 
 
