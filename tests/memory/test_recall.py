@@ -268,10 +268,13 @@ def test_the_exact_branch_starts_no_parallel_workers_when_the_scope_goes_through
     params = recall_module.search_params(project_a.pk, embedder.name, vector, 40)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE memory_pattern")  # the project is the whole table: a seq scan
+        # Parallel plans at any size, by a seq scan or an index scan (rows of earlier tests,
+        # rolled back but not yet vacuumed, can make the index the cheaper way to the scope).
         for setting in (
             "parallel_setup_cost",
             "parallel_tuple_cost",
             "min_parallel_table_scan_size",
+            "min_parallel_index_scan_size",
         ):
             cursor.execute(f"SET LOCAL {setting} = 0")  # the test's transaction ends them
         cursor.execute("SET LOCAL enable_sort = off")  # the HNSW branch takes its index
