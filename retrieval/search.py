@@ -36,8 +36,9 @@ EXACT_SEARCH_MAX_ROWS = 5000
 # (limit 50 x 4 candidates per result) of a search that does not set its own.
 HNSW_EF_SEARCH = 200
 # The smallest candidate list a search sets for itself (`ef_search_for`). recall@10 of 100k
-# hash vectors in one project through the shared index (docs/benchmarks.md): 0.95 at 40 (the
-# pgvector default), 0.98 at 100, 0.995 at 200; each step costs ~0.15 ms a 10 more.
+# hash vectors in one project through the shared index (docs/benchmarks.md): 0.956 at 40 (the
+# pgvector default), 0.98 crossed between 60 and 80, 0.986-0.990 at 100, 0.996 at 200; the
+# statement runs in ~1.4 ms at 100 against ~3.1 ms at 200.
 MIN_EF_SEARCH = 100
 
 
@@ -110,7 +111,7 @@ _SAVED_EF_SEARCH = "engramia.saved_ef_search"
 
 @functools.lru_cache(maxsize=128)
 def with_ef_search(statement: str, ef_search: int) -> str:
-    """statement between saving `hnsw.ef_search` and setting it, and restoring it (one string).
+    """The statement between saving and setting `hnsw.ef_search`, then restoring it (one string).
 
     Transaction-local settings: in autocommit the query string is one implicit transaction, so
     nothing outlives it; inside a transaction the third statement puts the saved value back,
