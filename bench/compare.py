@@ -52,6 +52,15 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--eval-score", type=float, default=5.0, help="learn's eval_score")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--profile", default=None, help="cProfile Engramia's loops into DIR")
+    parser.add_argument(
+        "--ef-sweep",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="EF",
+        help="after the timed recalls, the same queries again (local mode) with each of these "
+        "as MIN_EF_SEARCH (the smallest hnsw.ef_search a recall sets); JSON: engramia_ef_sweep",
+    )
     parser.add_argument("--home", default=str(ROOT / ".engramia-bench" / "compare"))
     parser.add_argument("--mem0-venv", default=str(ROOT / ".engramia-bench" / "mem0-venv"))
     parser.add_argument(
@@ -82,6 +91,10 @@ def run_engramia(args: argparse.Namespace, workload: Any, vectors: Any) -> dict[
     local.update(recalled)
     loads["after_local"] = load_average()
     result: dict[str, Any] = {"local": local, "found": found, "preload": preload, "side": side}
+    if args.ef_sweep:
+        print(f"Engramia: the same queries at MIN_EF_SEARCH {args.ef_sweep}")
+        result["ef_sweep"] = side.ef_sweep(args.ef_sweep)
+        loads["after_ef_sweep"] = load_average()
     if not args.skip_api:
         print("Engramia: the same queries through gunicorn, then POST /v1/learn")
         extra = extra_items(workload, args.api_learn, args.seed)
@@ -136,6 +149,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     stored = np.ones(len(workload.items), dtype=bool)
     stored[side.skipped] = False
     local = engramia["local"] | truth.recall_at_10(engramia["found"], stored)
+    sweep = {
+        str(ef): report.block(numbers | truth.recall_at_10(found, stored))
+        for ef, (numbers, found) in engramia.pop("ef_sweep", {}).items()
+    }
     api = None
     if "api" in engramia:
         api = engramia["api"] | truth.recall_at_10(engramia["api_found"], stored)
@@ -170,6 +187,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "ratios": report.ratios(local, mem0),
         "engramia_api": report.block(api),
     }
+    if sweep:
+        document["engramia_ef_sweep"] = sweep
     document["targets"] = report.targets(document)
     return document
 
@@ -188,7 +207,10 @@ def engramia_conditions(args: argparse.Namespace, side: Any, run: dict[str, Any]
         "sql_statements_per_recall": round(side.statements.get("per_recall", 0), 2),
         "recall_constants": {
             **{name: getattr(recall, name) for name in ("CANDIDATE_FACTOR", "MIN_CANDIDATES")},
-            **{name: getattr(search, name) for name in ("EXACT_SEARCH_MAX_ROWS", "HNSW_EF_SEARCH")},
+            **{
+                name: getattr(search, name)
+                for name in ("EXACT_SEARCH_MAX_ROWS", "HNSW_EF_SEARCH", "MIN_EF_SEARCH")
+            },
         },
         "hnsw_indexes": [d.split(" USING ")[1] for d in side.db.hnsw_indexes().values()],
         "preload": run["preload"],

@@ -40,7 +40,14 @@ READ_OPERATIONS = frozenset({"project", "recall", "feedback", "session_get"})
 # process is seen within this time (a model change at once: learn and recall check it).
 PROJECT_CACHE_SECONDS = 5.0
 
+# A thread's connections that served a call within this many seconds are not checked again
+# before its next call: Django's health check is a round trip (`SELECT 1`), 0.5-2 ms of a
+# 4-6 ms recall on a busy machine. After a pause, a database error or the connection's maximum
+# age they are (Django's per-request step, `close_old_connections`).
+RECHECK_CONNECTIONS_AFTER_SECONDS = 1.0
+
 _setup_lock = threading.Lock()
+_last_call = threading.local()
 _database_checked = False
 _project_generation = 0
 
@@ -119,6 +126,20 @@ def _watch_projects() -> None:
 
     post_save.connect(_project_changed, sender=Project, dispatch_uid="engramia-local-project")
     post_delete.connect(_project_changed, sender=Project, dispatch_uid="engramia-local-project")
+
+
+def _recycle_connections() -> None:
+    """Drop a connection the server closed or that is too old, unless it just served a call."""
+    from django.db import close_old_connections, connections
+
+    now = time.monotonic()
+    if now - getattr(_last_call, "at", -1e9) < RECHECK_CONNECTIONS_AFTER_SECONDS and not any(
+        connection.errors_occurred
+        or (connection.close_at is not None and now >= connection.close_at)
+        for connection in connections.all(initialized_only=True)
+    ):
+        return
+    close_old_connections()
 
 
 def _release_thread_connections() -> None:
@@ -288,14 +309,14 @@ class LocalBackend:
         if handler is None:
             raise EngramiaConfigError(f"unknown operation {operation!r}")
         self._ensure_ready()
-        from django.db import close_old_connections, connection
+        from django.db import connection
 
         from engramia_site.errors import DomainError, NotFound
         from engramia_site.request_context import acting_as
         from tenants.replica_pinning import process_principal, routed_call
 
         if not connection.in_atomic_block:
-            close_old_connections()  # drop a connection the server closed or that is too old
+            _recycle_connections()
 
         # With read replicas, reads go to one unless this process wrote lately (then to the
         # primary, so it reads its own writes).
@@ -310,6 +331,8 @@ class LocalBackend:
                 if isinstance(exc, NotFound):  # e.g. the project was deleted: read it again
                     self._cached = None
                 raise sdk_error(exc) from exc
+            finally:
+                _last_call.at = time.monotonic()
 
     # -- memory operations ----------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Scope before similarity. A scope of at most EXACT_SEARCH_MAX_ROWS rows is searched exactly
 (cheap and always complete); a larger one through its model's partial HNSW index with
-pgvector's iterative scan, so a filtered search still fills its page. The tables that hold
+pgvector's iterative scan, so a filtered search still fills its page. A search through HNSW
+runs with the `hnsw.ef_search` its candidate window needs (`ef_search_for`), set and restored
+around its statement in the same round trip (`execute_with_ef_search`). The tables that hold
 vectors (patterns, document chunks, skills) keep every model's vectors in one column and record
 the model on each row; each indexed model has a partial expression index on
 `embedding::vector(N)` (memory migration 0002, skills' models).
@@ -30,7 +32,14 @@ INDEXED_EMBEDDING_MODELS: dict[str, int] = {
 # Up to this many rows in scope, exact search: always complete, ~1.2 µs a row here
 # (docs/benchmarks.md), so at most ~6 ms; above it the planner may take the HNSW index.
 EXACT_SEARCH_MAX_ROWS = 5000
+# The session's setting (`configure_connection`): enough for the largest candidate window
+# (limit 50 x 4 candidates per result) of a search that does not set its own.
 HNSW_EF_SEARCH = 200
+# The smallest candidate list a search sets for itself (`ef_search_for`). recall@10 of 100k
+# hash vectors in one project through the shared index (docs/benchmarks.md): 0.956 at 40 (the
+# pgvector default), 0.98 crossed between 60 and 80, 0.986-0.990 at 100, 0.996 at 200; the
+# statement runs in ~1.4 ms at 100 against ~3.1 ms at 200.
+MIN_EF_SEARCH = 100
 
 
 def scoped_nearest_statement(
@@ -56,6 +65,10 @@ def scoped_nearest_statement(
     of the model's partial expression index and relies on the session's `hnsw.iterative_scan`
     (see `configure_connection`) to fill the page despite the scope filter. `dimensions=None`
     (a model without an index) has the exact branch only. Rows end with `distance, strategy`.
+
+    Each branch's gate sits above its LIMIT, so the branch that does not run is never started:
+    inside it, the gate would land below the Gather of a parallel exact search, whose workers
+    PostgreSQL launches before it evaluates the gate (8-15 ms of a 100k-row recall).
     """
     gate = f" AND {guard}" if guard else ""
     exact = (
@@ -71,15 +84,56 @@ def scoped_nearest_statement(
     )
     return f"""
         WITH scope_size AS ({size})
-        ({exact} AND (SELECT * FROM scope_size) <= %(threshold)s
-         ORDER BY distance LIMIT %(window)s)
+        (SELECT * FROM ({exact} ORDER BY distance LIMIT %(window)s) AS exact_branch
+          WHERE (SELECT * FROM scope_size) <= %(threshold)s)
         UNION ALL
-        (SELECT {columns},
-                (embedding::{vector_type}) <=> ({vector}::{vector_type}) AS distance,
-                'hnsw' AS strategy
-           FROM {table} WHERE {scope}{gate} AND (SELECT * FROM scope_size) > %(threshold)s
-          ORDER BY distance LIMIT %(window)s)
+        (SELECT * FROM (SELECT {columns},
+                               (embedding::{vector_type}) <=> ({vector}::{vector_type}) AS distance,
+                               'hnsw' AS strategy
+                          FROM {table} WHERE {scope}{gate}
+                         ORDER BY distance LIMIT %(window)s) AS hnsw_branch
+          WHERE (SELECT * FROM scope_size) > %(threshold)s)
     """  # noqa: S608  (identifiers from model metadata and an int; every value is bound)
+
+
+def ef_search_for(window: int) -> int:
+    """The HNSW candidate list a search for `window` rows sets: the window, at least MIN_EF_SEARCH.
+
+    With the iterative scan a filter that leaves fewer rows than the window does not shorten
+    the page: pgvector goes on scanning past the first `ef_search` candidates.
+    """
+    return max(MIN_EF_SEARCH, int(window))
+
+
+# The session's value is kept in a placeholder setting of our own while the statement runs.
+_SAVED_EF_SEARCH = "engramia.saved_ef_search"
+
+
+@functools.lru_cache(maxsize=128)
+def with_ef_search(statement: str, ef_search: int) -> str:
+    """The statement between saving and setting `hnsw.ef_search`, then restoring it (one string).
+
+    Transaction-local settings: in autocommit the query string is one implicit transaction, so
+    nothing outlives it; inside a transaction the third statement puts the saved value back,
+    and a failing statement rolls the setting back with the transaction.
+    """
+    return (
+        f"SELECT set_config('{_SAVED_EF_SEARCH}',"
+        " coalesce(current_setting('hnsw.ef_search', true), '40'), true),"
+        f" set_config('hnsw.ef_search', '{int(ef_search)}', true);\n"
+        f"{statement};\n"
+        f"SELECT set_config('hnsw.ef_search', current_setting('{_SAVED_EF_SEARCH}'), true)"
+    )
+
+
+def execute_with_ef_search(cursor: Any, statement: str, params: Any, ef_search: int) -> None:
+    """Execute statement with `hnsw.ef_search = ef_search`, the connection's own value back after.
+
+    One round trip: the settings travel in the same query string, which needs client-side
+    parameter binding (Django's default for psycopg). The cursor is left on the statement's rows.
+    """
+    cursor.execute(with_ef_search(statement, ef_search), params)
+    cursor.nextset()  # the first result is the settings'
 
 
 @functools.cache
@@ -122,7 +176,8 @@ def configure_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
     """Session settings for HNSW scans, once per database connection (`connection_created`).
 
     Iterative scans keep a scoped (filtered) HNSW search going until the page is full, and
-    `ef_search` covers the largest candidate window (limit 50 x 4 candidates per result).
+    `ef_search` covers the largest candidate window (limit 50 x 4 candidates per result) for
+    searches that do not set their own (recall and learn's duplicate probe do).
     """
     if connection.vendor != "postgresql":
         return
@@ -144,9 +199,13 @@ __all__ = [
     "EXACT_SEARCH_MAX_ROWS",
     "HNSW_EF_SEARCH",
     "INDEXED_EMBEDDING_MODELS",
+    "MIN_EF_SEARCH",
     "configure_connection",
     "cosine_distance",
+    "ef_search_for",
+    "execute_with_ef_search",
     "indexed_dimensions",
     "scoped_nearest_statement",
     "search_params",
+    "with_ef_search",
 ]

@@ -158,6 +158,21 @@ class EngramiaSide:
         self.statements["per_recall"] = counter.count / max(1, len(latencies))
         return summarise_recall(latencies), found
 
+    def ef_sweep(self, values: list[int]) -> dict[int, tuple[dict[str, Any], list[list[str]]]]:
+        """The recall queries again with each value as the smallest ef_search a recall sets."""
+        from retrieval import search
+
+        saved, per_recall = search.MIN_EF_SEARCH, self.statements.get("per_recall", 0)
+        sweep: dict[int, tuple[dict[str, Any], list[list[str]]]] = {}
+        try:
+            for value in values:
+                search.MIN_EF_SEARCH = value
+                sweep[value] = self.recall(None)
+        finally:
+            search.MIN_EF_SEARCH = saved
+            self.statements["per_recall"] = per_recall
+        return sweep
+
     # -- HTTP --
 
     def editor_key(self) -> str:

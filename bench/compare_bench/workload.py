@@ -230,9 +230,17 @@ class Truth:
             [embedder.embed_documents([q.text])[0] for q in workload.queries], dtype=np.float32
         )
         self.index = workload.index()
+        self.cache: dict[tuple[int, int], list[tuple[int, float]]] = {}
 
     def nearest(self, query: int, stored: Any = None) -> list[tuple[int, float]]:
         """(item, cosine distance) of the 50 nearest stored items of the query's project."""
+        # Scored again for each system and ef_search of a run: ~0.1 s a query at 100k rows.
+        key = (query, 0 if stored is None else hash(stored.tobytes()))
+        if key not in self.cache:
+            self.cache[key] = self._nearest(query, stored)
+        return self.cache[key]
+
+    def _nearest(self, query: int, stored: Any) -> list[tuple[int, float]]:
         np = self.np
         members = self.members[self.workload.queries[query].project]
         if stored is not None:

@@ -184,6 +184,11 @@ class Database:
             for sql, statement_params in settings_statements:
                 if sql.startswith("SET LOCAL"):
                     cursor.execute(sql, statement_params)
+            parts = select.split(";\n")
+            if len(parts) == 3 and parts[0].startswith("SELECT set_config("):
+                # retrieval.search.with_ef_search: its settings first, then the statement alone
+                cursor.execute(parts[0])
+                select = parts[1]
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {select}", params)
             document = cursor.fetchone()[0]
         plan = document[0] if isinstance(document, list) else json.loads(document)[0]

@@ -16,11 +16,11 @@ One SQL statement with data-modifying CTEs (PostgreSQL runs it atomically):
 4. reads the scope's and the project's live-row counts (memory.models.ScopeSize) as they were
    before this statement (its own row is counted by the trigger when the statement ends).
 
-With a duplicate search through HNSW possible, the statement is sent between two `SET
-hnsw.ef_search`s in the same query string (one round trip, one implicit transaction): the probe
-wants one neighbour at cosine ≥ 0.97, which DEDUP_EF_SEARCH candidates find, not the 200 recall
-needs for its 40 (the HNSW probe costs ~0.5 instead of ~3 ms at 10k rows). The second SET
-restores recall's setting; a failing statement rolls back the first with it.
+With a duplicate search through HNSW possible, the statement runs with its own
+`hnsw.ef_search` set and restored in the same query string (`retrieval.search.
+execute_with_ef_search`: one round trip): the probe wants one neighbour at cosine ≥ 0.97, which
+DEDUP_EF_SEARCH candidates find, not the 100-200 recall needs (the HNSW probe costs ~0.5
+instead of ~3 ms at 10k rows).
 
 The rows are built as model instances in Python and their column values taken with Django's
 own field conversions, so a column added to a model is written here too.
@@ -35,13 +35,13 @@ from typing import Any
 from django.db import connection
 
 from memory.models import Evaluation, Pattern
-from retrieval.search import HNSW_EF_SEARCH, scoped_nearest_statement
+from retrieval.search import execute_with_ef_search, scoped_nearest_statement
 from tenants.models import Project
 from tenants.statements import audit_entry, audit_insert, audit_values, select_list, values
 
 # Above this cosine similarity a new task is a near-duplicate of a stored one.
 NEAR_DUPLICATE_SIMILARITY = 0.97
-# The HNSW candidate list of the duplicate probe (recall's is HNSW_EF_SEARCH). Near-duplicates
+# The HNSW candidate list of the duplicate probe (recall's: ef_search_for). Near-duplicates
 # made at cosine 0.975 of 400 stored vectors (10k rows, hash:384) were all found at 10 already.
 DEDUP_EF_SEARCH = 20
 
@@ -123,12 +123,7 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
         f" ({_SCOPE_ROWS}), (SELECT coalesce(sum(live_rows), 0)::bigint FROM memory_scopesize"
         " WHERE project_id = %(project)s)"
     )
-    if not (dedup and dims is not None):
-        return statement
-    return (
-        f"SET hnsw.ef_search = {int(DEDUP_EF_SEARCH)};\n{statement};\n"
-        f"SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}"
-    )
+    return statement
 
 
 def _row_params(pattern: Pattern, evaluation: Evaluation | None, when: Any) -> dict[str, Any]:
@@ -173,9 +168,10 @@ def run_learn_statement(
         dims=dims,
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        if statement.startswith("SET "):
-            cursor.nextset()  # the first result is the SET's
+        if dedup and dims is not None:  # the duplicate probe may search through HNSW
+            execute_with_ef_search(cursor, statement, params, DEDUP_EF_SEARCH)
+        else:
+            cursor.execute(statement, params)
         row = cursor.fetchone()
     return StatementOutcome(*row)
 

@@ -18,7 +18,12 @@ from memory.models import Pattern
 from memory.services.documents import DocumentMatch, search_documents
 from retrieval.pinned_model import embedder_for
 from retrieval.ranking import Ranked, decayed_eval_score, rank, reuse_tier
-from retrieval.search import indexed_dimensions, scoped_nearest_statement
+from retrieval.search import (
+    ef_search_for,
+    execute_with_ef_search,
+    indexed_dimensions,
+    scoped_nearest_statement,
+)
 from retrieval.search import search_params as scoped_search_params
 from tenants.models import Project
 
@@ -131,14 +136,19 @@ def nearest_patterns(
     """The project's live patterns nearest to vector, and the path the database took.
 
     Small scopes are searched exactly; larger ones through the model's HNSW index when
-    PostgreSQL estimates it cheaper. One round trip either way. No rows either means none
-    match or that the project has moved to another model than `model` (see `current_model`).
+    PostgreSQL estimates it cheaper, with the `hnsw.ef_search` the window needs. One round
+    trip either way. No rows either means none match or that the project has moved to another
+    model than `model` (see `current_model`).
     """
-    statement = search_statement(indexed_dimensions(model), bool(source))
+    dimensions = indexed_dimensions(model)
+    statement = search_statement(dimensions, bool(source))
     params = search_params(project.pk, model, vector, window, source)
     # A raw cursor bypasses the database router: ask it which database serves this read.
     with read_connection(Pattern).cursor() as cursor:
-        cursor.execute(statement, params)
+        if dimensions is None:
+            cursor.execute(statement, params)
+        else:
+            execute_with_ef_search(cursor, statement, params, ef_search_for(window))
         rows = [Candidate(*row) for row in cursor.fetchall()]
     return rows, (rows[0].strategy if rows else "exact")
 

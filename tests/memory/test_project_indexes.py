@@ -78,7 +78,7 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
     query = "parse json deploy queue"
     plan = _plan_indexes(big, query)
     hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
-    scan = next(line for line in hnsw_branch.splitlines() if "Index Scan using" in line)
+    scan = next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
     assert f"Index Scan using {big_index} " in scan and "never executed" not in scan
     result = recall_patterns(project=big, task=query, limit=10)
     assert result.strategy == "hnsw"
@@ -175,7 +175,7 @@ def test_a_project_holding_most_of_its_models_rows_is_served_by_the_shared_index
     # The model's shared index matches the project's scope and serves its HNSW branch.
     plan = _plan_indexes(big, query, ordered_by_an_index=True)
     hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
-    scan = next(line for line in hnsw_branch.splitlines() if "Index Scan using" in line)
+    scan = next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
     assert "Index Scan using pattern_hnsw_hash_384 " in scan and "never executed" not in scan
     result = recall_patterns(project=big, task=query, limit=10)
     assert result.strategy == "hnsw"

@@ -1,16 +1,21 @@
 """recall: eval-weighted ranking, explain, filters, read-only, and correctness under scoping."""
 
 import random
+import re
 from datetime import timedelta
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from memory.models import Pattern
 from memory.services import learn_pattern, recall_patterns
+from memory.services import recall as recall_module
 from retrieval import search as search_module
 from retrieval.embeddings import get_embedder
+from retrieval.pinned_model import embedder_for
 from tenants.services import ensure_project
+from tests.memory.patterns import fill
 
 
 def recall(client, task, **fields):
@@ -215,3 +220,65 @@ def test_small_project_in_a_large_table_gets_its_true_nearest_neighbours(db, mon
     assert result.strategy == "hnsw"
     assert [m.pattern_id for m in result.matches] == exact
     assert len(exact) == 10
+
+
+def test_a_recall_through_hnsw_searches_with_the_ef_search_of_its_window(project_a, monkeypatch):
+    """limit 10 needs 40 candidates (the floor covers them), limit 50 needs 200: the statement
+    sets that much in its own round trip, and the connection's own setting is back after it."""
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 30)
+    fill(project_a, 300)
+    with connection.cursor() as cursor:
+        cursor.execute("SET hnsw.ef_search = 123")
+    for limit, ef_search in ((10, search_module.MIN_EF_SEARCH), (50, 200)):
+        with CaptureQueriesContext(connection) as calls:
+            result = recall_patterns(project=project_a, task="parse csv deploy queue", limit=limit)
+        assert result.strategy == "hnsw" and len(result.matches) == limit
+        (statement,) = [query["sql"] for query in calls.captured_queries]
+        assert re.findall(r"set_config\('hnsw\.ef_search', '(\d+)'", statement) == [str(ef_search)]
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW hnsw.ef_search")
+            assert cursor.fetchone()[0] == "123"
+
+
+def test_a_small_project_inside_a_large_shared_index_still_gets_full_pages(db, monkeypatch):
+    """40 candidates of a 3,000-row graph hold few of a 60-row project's rows: the iterative scan
+    goes on until the page is full."""
+    big = ensure_project("bigco", "main", actor=None)
+    small = ensure_project("tinyco", "main", actor=None)
+    fill(big, 3000, seed=1)
+    fill(small, 60, seed=2)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10)
+    for limit in (1, 10, 25):
+        result = recall_patterns(project=small, task="parse csv deploy queue cache", limit=limit)
+        assert result.strategy == "hnsw" and len(result.matches) == limit
+        ids = {match.pattern_id for match in result.matches}
+        assert Pattern.objects.filter(pk__in=ids, project=small).count() == limit
+
+
+def test_the_exact_branch_starts_no_parallel_workers_when_the_scope_goes_through_hnsw(
+    project_a, monkeypatch
+):
+    """PostgreSQL may plan the exact branch in parallel (it cannot know the scope's size when
+    planning); the branch that does not run must not launch its workers."""
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 30)
+    fill(project_a, 300)
+    embedder = embedder_for(project_a)
+    vector = embedder.embed_query("parse csv deploy queue")
+    statement = recall_module.search_statement(384, False)
+    params = recall_module.search_params(project_a.pk, embedder.name, vector, 40)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memory_pattern")  # the project is the whole table: a seq scan
+        # Parallel plans at any size, by a seq scan or an index scan (rows of earlier tests,
+        # rolled back but not yet vacuumed, can make the index the cheaper way to the scope).
+        for setting in (
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_table_scan_size",
+            "min_parallel_index_scan_size",
+        ):
+            cursor.execute(f"SET LOCAL {setting} = 0")  # the test's transaction ends them
+        cursor.execute("SET LOCAL enable_sort = off")  # the HNSW branch takes its index
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Workers Planned" in plan and "pattern_hnsw_hash_384" in plan, plan
+    assert re.findall(r"Workers Launched: (\d+)", plan) == ["0"], plan

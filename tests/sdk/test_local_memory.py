@@ -260,3 +260,39 @@ def test_async_calls_do_not_block_the_loop(project_a, monkeypatch):
     asyncio.run(scenario())
     assert len(ticks) >= 10  # the loop kept ticking while the 0.3 s recall ran in a thread
     assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.25
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_to_back_calls_skip_the_connection_check_a_pause_or_an_error_brings_back(
+    project_a, monkeypatch
+):
+    """Django's health check is a round trip (`SELECT 1`) before a call: right after a call on
+    the same thread it is left out; after a pause or a database error it runs again."""
+    from django.db import connections
+
+    import engramia.local as local_mode
+
+    connection = connections["default"]
+    checks: list[bool] = []
+    is_usable = type(connection).is_usable
+
+    def counted(self):
+        checks.append(True)
+        return is_usable(self)
+
+    monkeypatch.setattr(type(connection), "is_usable", counted)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)  # persistent, as deployed
+    connection.close()
+    memory = Memory("acme/support")
+    memory.learn("Parse a CSV file", "csv.reader(f)")
+    checks.clear()
+    assert memory.recall("parse a csv file")[0].task == "Parse a CSV file"
+    memory.recall("parse a csv file")
+    assert checks == []
+    monkeypatch.setattr(local_mode, "RECHECK_CONNECTIONS_AFTER_SECONDS", 0.0)  # a pause
+    memory.recall("parse a csv file")
+    assert len(checks) == 1
+    monkeypatch.setattr(local_mode, "RECHECK_CONNECTIONS_AFTER_SECONDS", 60.0)
+    connection.errors_occurred = True  # what Django records when a statement failed
+    memory.recall("parse a csv file")
+    assert len(checks) == 2
