@@ -76,7 +76,7 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
     assert set(found) == set(report.created) and all(index.valid for index in found.values())
 
     query = "parse json deploy queue"
-    plan = _plan_indexes(big, query)
+    plan = _plan_indexes(big, query, ordered_by_an_index=True)
     hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
     scan = next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
     assert f"Index Scan using {big_index} " in scan and "never executed" not in scan
