@@ -337,15 +337,21 @@ def drain(seconds: float = 30, then: str = "CPU figures include them") -> None:
         time.sleep(0.02)
 
 
-def recall_timings(site: Site, key: str, count: int) -> list[float]:
-    """POST /v1/recall, one keep-alive client, sequential: ms each."""
+def recall_timings(site: Site, key: str, count: int, first: int = 0) -> list[float]:
+    """POST /v1/recall, one keep-alive client, sequential: ms each.
+
+    Questions from QUESTIONS[first] on: each window asks its own, so that none is answered from
+    the embedding cache a window before it filled."""
     import httpx
 
     times = []
     with httpx.Client(base_url=site.url, headers=auth(key), timeout=30) as client:
         for index in range(count):
             started = time.perf_counter()
-            response = client.post("/v1/recall", json={"task": QUESTIONS[index % 400], "limit": 5})
+            response = client.post(
+                "/v1/recall",
+                json={"task": QUESTIONS[(first + index) % len(QUESTIONS)], "limit": 5},
+            )
             times.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
     return times
@@ -356,6 +362,9 @@ def measure_concurrency(
 ) -> dict[str, Any]:
     """Recall's timings idle, then while args.streams streams receive tokens from the slow
     fake, then idle again."""
+    # The workers load the embedder as they start: let that finish, then warm the connection.
+    time.sleep(5)
+    recall_timings(site, key, 10, first=3 * args.recalls)
     idle = recall_timings(site, key, args.recalls)
     script = Path(__file__).resolve().parent / "assistants_bench" / "streams.py"
     load = subprocess.Popen(
@@ -370,12 +379,12 @@ def measure_concurrency(
     # Timed once every stream has its first token, so recall shares the site with all of them.
     assert load.stdout is not None and load.stdout.readline().strip() == "streaming"
     streaming_at = time.monotonic()
-    busy = recall_timings(site, key, args.recalls)
+    busy = recall_timings(site, key, args.recalls, first=args.recalls)
     busy_until = time.monotonic()
     output, _ = load.communicate(timeout=900)
     # The streams' runs are learned and judged by the worker afterwards: "idle" waits for that.
     drain(300, then="the idle-after recalls share the machine with them")
-    after = recall_timings(site, key, args.recalls)
+    after = recall_timings(site, key, args.recalls, first=2 * args.recalls)
     result = json.loads(output)
     result["recall_window"] = (streaming_at, busy_until)
     return {"recall_idle_ms": idle, "recall_busy_ms": busy, "recall_after_ms": after, **result}
