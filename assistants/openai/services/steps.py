@@ -93,18 +93,20 @@ def _store_message(
 def _finish_message(
     state: RunState, text: str, *, incomplete: str | None, step_end: RunStatus | None, now: Any
 ) -> None:
-    """Give the open message its text, citations and status, and end its step (not saved)."""
+    """Give the open message its text, citations and status, and end its step (not saved).
+
+    Every end field is set either way: a first attempt (the one-statement path that found the
+    run no longer in progress) must leave nothing behind.
+    """
     message, step = state.message, state.message_step
     assert message is not None and step is not None
     annotations = prompt.citations(text, state.hits)
     message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
-    if incomplete:
-        message.status = MessageStatus.INCOMPLETE
-        message.incomplete_details = {"reason": incomplete}
-        message.incomplete_at = now
-    else:
-        message.status = MessageStatus.COMPLETED
-        message.completed_at = now
+    message.status = MessageStatus.INCOMPLETE if incomplete else MessageStatus.COMPLETED
+    message.incomplete_details = {"reason": incomplete} if incomplete else None
+    message.incomplete_at = now if incomplete else None
+    message.completed_at = None if incomplete else now
+    step.completed_at = step.usage = None
     if step_end is None:
         step.status = StepStatus.COMPLETED
         step.completed_at = now

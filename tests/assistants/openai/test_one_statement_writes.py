@@ -80,7 +80,16 @@ def _comparable(kind: str, entry: AuditEntry, pk: int) -> Any:
     }
     data = {name: value for name, value in (entry.additional_data or {}).items()}
     named = re.sub(r"\b(msg|step|run|asst)_\w+", "<id>", entry.object_repr)
-    return (kind, entry.action, changes, data, named.replace(str(pk), "<pk>"))
+    stamped = (
+        entry.content_type_id,
+        entry.actor_id,
+        entry.actor_email,
+        entry.api_key_name,
+        entry.remote_addr,
+        entry.tenant_id,
+        entry.project_id,
+    )
+    return (kind, entry.action, changes, data, named.replace(str(pk), "<pk>"), stamped)
 
 
 def test_a_streamed_run_and_its_answer_are_stored_in_one_statement_each(api, llm):
@@ -158,8 +167,11 @@ def test_a_run_no_longer_in_progress_is_left_to_the_locked_path(api, llm, monkey
     assert run.status == "cancelled" and run.job_id is None
     message = Message.objects.get(run=run, role="assistant")
     assert message.incomplete_details == {"reason": "run_cancelled"}
+    assert message.completed_at is None and message.incomplete_at is not None
     assert Message.objects.filter(run=run).count() == 1
-    assert RunStep.objects.get(run=run).status == "cancelled"
+    step = RunStep.objects.get(run=run)
+    assert step.status == "cancelled" and step.cancelled_at is not None
+    assert step.completed_at is None and step.usage is None  # nothing of the first attempt
 
 
 def streamed_cancelled(api: Any, llm: Any) -> Run:
