@@ -40,6 +40,8 @@ HNSW_EF_SEARCH = 200
 # pgvector default), 0.98 crossed between 60 and 80, 0.986-0.990 at 100, 0.996 at 200; the
 # statement runs in ~1.4 ms at 100 against ~3.1 ms at 200.
 MIN_EF_SEARCH = 100
+# pgvector refuses a larger hnsw.ef_search.
+MAX_EF_SEARCH = 1000
 
 
 def scoped_nearest_statement(
@@ -102,7 +104,7 @@ def ef_search_for(window: int) -> int:
     With the iterative scan a filter that leaves fewer rows than the window does not shorten
     the page: pgvector goes on scanning past the first `ef_search` candidates.
     """
-    return max(MIN_EF_SEARCH, int(window))
+    return min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, int(window)))
 
 
 # The session's value is kept in a placeholder setting of our own while the statement runs.
@@ -199,6 +201,7 @@ __all__ = [
     "EXACT_SEARCH_MAX_ROWS",
     "HNSW_EF_SEARCH",
     "INDEXED_EMBEDDING_MODELS",
+    "MAX_EF_SEARCH",
     "MIN_EF_SEARCH",
     "configure_connection",
     "cosine_distance",

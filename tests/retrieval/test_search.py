@@ -5,6 +5,7 @@ from django.db import DatabaseError, connection, transaction
 
 from retrieval.search import (
     HNSW_EF_SEARCH,
+    MAX_EF_SEARCH,
     MIN_EF_SEARCH,
     ef_search_for,
     execute_with_ef_search,
@@ -49,6 +50,7 @@ def test_ef_search_follows_the_candidate_window_above_a_floor():
     assert ef_search_for(40) == MIN_EF_SEARCH  # limit 10 (4 candidates a result)
     assert ef_search_for(200) == 200  # limit 50
     assert ef_search_for(1) == MIN_EF_SEARCH
+    assert ef_search_for(5000) == MAX_EF_SEARCH == 1000  # pgvector refuses more
 
 
 class CaptureStatements(list):
