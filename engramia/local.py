@@ -136,6 +136,11 @@ def _recycle_connections() -> None:
     if now - getattr(_last_call, "at", -1e9) < RECHECK_CONNECTIONS_AFTER_SECONDS and not any(
         connection.errors_occurred
         or (connection.close_at is not None and now >= connection.close_at)
+        # a call that left autocommit changed: Django's check closes such a connection
+        or (
+            connection.connection is not None
+            and connection.autocommit != connection.settings_dict["AUTOCOMMIT"]
+        )
         for connection in connections.all(initialized_only=True)
     ):
         return

@@ -296,3 +296,6 @@ def test_back_to_back_calls_skip_the_connection_check_a_pause_or_an_error_brings
     connection.errors_occurred = True  # what Django records when a statement failed
     memory.recall("parse a csv file")
     assert len(checks) == 2
+    connection.set_autocommit(False)  # left changed by someone: Django closes such a connection
+    memory.recall("parse a csv file")
+    assert connection.get_autocommit() is True
