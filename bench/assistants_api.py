@@ -499,6 +499,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--home", default=str(ROOT / ".engramia-bench" / "assistants"))
     args = parser.parse_args()
+    if 3 * args.recalls + 10 > len(QUESTIONS):  # each recall window asks its own questions
+        parser.error(f"--recalls can be at most {(len(QUESTIONS) - 10) // 3}")
     configure(args)
     key, assistant = seed(args)
     from tests.fakes.llm_servers import FakeLLMServer

@@ -87,7 +87,9 @@ def submit_job(
 def new_job(*, project: Project, kind: str, params: dict[str, Any] | None, actor: Any) -> Job:
     """The pending job submit_job stores (unsaved), for writers that insert it themselves.
 
-    Whoever inserts it must also write its audit entry and call queue_after_commit.
+    Whoever inserts it must also write its audit entry and call queue_after_commit. Such an
+    insert sends no post_save: SDK local mode's job runner (engramia.local_jobs) then finds the
+    job at its next poll rather than at once.
     """
     job_kind = get_job_kind(kind)
     context = current_context()

@@ -506,7 +506,8 @@ def warm_up_embedder() -> threading.Thread:
     def load() -> None:
         try:
             embedder = get_embedder()
-            embedder.embed_query("warm-up")  # the first inference allocates its buffers
+            if not isinstance(embedder, OpenAIEmbedder):  # a remote API is not called for it
+                embedder.embed_query("warm-up")  # the first inference allocates its buffers
         except Exception as exc:  # a request will report it, with its own context
             logging.getLogger(__name__).warning("could not warm up the embedder: %s", exc)
 
