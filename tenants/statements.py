@@ -56,6 +56,16 @@ def select_list(model: type[Model], prefix: str, overrides: dict[str, str]) -> t
     return ", ".join(names), ", ".join(bound)
 
 
+def insert_select(
+    model: type[Model], prefix: str, overrides: dict[str, str] | None = None, source: str = ""
+) -> str:
+    """`INSERT INTO <table> (col, …) SELECT <bound values> [FROM source]` for one row of model
+    (per row of source), its values bound under prefix unless overrides gives them as SQL."""
+    names, bound = select_list(model, prefix, overrides or {})
+    rows = f" FROM {source}" if source else ""
+    return f"INSERT INTO {model._meta.db_table} ({names}) SELECT {bound}{rows}"
+
+
 def jsonb_change(name: str, value: str, before: str = "'None'") -> str:
     """The `{name: [before, value]}` change auditlog writes, for values known only in SQL."""
     return f"jsonb_build_object('{name}', jsonb_build_array({before}, ({value})::text))"
@@ -89,8 +99,7 @@ def audit_insert(
     }
     if object_repr is not None:
         overrides["object_repr"] = object_repr
-    names, bound = select_list(AuditEntry, prefix, overrides)
-    return f"INSERT INTO {AuditEntry._meta.db_table} ({names}) SELECT {bound} FROM {source}"  # noqa: S608
+    return insert_select(AuditEntry, prefix, overrides, source)
 
 
 def audit_entry(
@@ -120,11 +129,9 @@ def audit_values(entry: AuditEntry, prefix: str) -> dict[str, Any]:
 
 @functools.cache
 def _insert_statement(model: type[Model]) -> str:
-    names, bound = select_list(model, "o", {})
     return (
-        f"WITH inserted AS (INSERT INTO {model._meta.db_table} ({names})"  # noqa: S608
-        f" SELECT {bound} RETURNING id), audit AS ({audit_insert('inserted', 'a')})"
-        " SELECT id FROM inserted"
+        f"WITH inserted AS ({insert_select(model, 'o')} RETURNING id),"  # noqa: S608
+        f" audit AS ({audit_insert('inserted', 'a')}) SELECT id FROM inserted"
     )
 
 
@@ -153,6 +160,7 @@ __all__ = [
     "audit_values",
     "columns",
     "insert_audited",
+    "insert_select",
     "jsonb_change",
     "select_list",
     "values",

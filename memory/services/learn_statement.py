@@ -37,7 +37,7 @@ from django.db import connection
 from memory.models import Evaluation, Pattern
 from retrieval.search import execute_with_ef_search, scoped_nearest_statement
 from tenants.models import Project
-from tenants.statements import audit_entry, audit_insert, audit_values, select_list, values
+from tenants.statements import audit_entry, audit_insert, audit_values, insert_select, values
 
 # Above this cosine similarity a new task is a near-duplicate of a stored one.
 NEAR_DUPLICATE_SIMILARITY = 0.97
@@ -74,7 +74,6 @@ _OWN = {
 @functools.cache
 def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: int | None) -> str:
     """The statement for one combination of what learn needs (cached: identifiers only)."""
-    pattern_columns, pattern_values = select_list(Pattern, "p", {"embedding": "%(vector)s::vector"})
     known = (
         "SELECT min(id) AS id FROM memory_pattern"
         " WHERE project_id = %(project)s AND external_id = %(external_id)s"
@@ -98,8 +97,7 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
         " WHERE id = %(project)s FOR KEY SHARE)",
         f"known AS ({known})",
         f"duplicate AS ({duplicate})",
-        f"inserted AS (INSERT INTO memory_pattern ({pattern_columns})"  # noqa: S608
-        f" SELECT {pattern_values}"
+        f"inserted AS ({insert_select(Pattern, 'p', {'embedding': '%(vector)s::vector'})}"  # noqa: S608
         " WHERE (SELECT model FROM project) = %(model)s AND (SELECT id FROM known) IS NULL"
         " AND (SELECT id FROM duplicate) IS NULL"
         " ON CONFLICT (project_id, external_id) WHERE external_id IS NOT NULL DO NOTHING"
@@ -107,12 +105,9 @@ def learn_statement(*, dedup: bool, external_id: bool, evaluated: bool, dims: in
         f"pattern_audit AS ({audit_insert('inserted', 'a')})",
     ]
     if evaluated:
-        evaluation_columns, evaluation_values = select_list(
-            Evaluation, "e", {"pattern_id": "inserted.id"}
-        )
+        evaluation = insert_select(Evaluation, "e", {"pattern_id": "inserted.id"}, "inserted")
         parts += [
-            f"evaluated AS (INSERT INTO memory_evaluation ({evaluation_columns})"  # noqa: S608
-            f" SELECT {evaluation_values} FROM inserted RETURNING id, pattern_id)",
+            f"evaluated AS ({evaluation} RETURNING id, pattern_id)",
             f"evaluation_audit AS ({audit_insert('evaluated', 'b', new_fks=('pattern_id',))})",
         ]
     statement = (

@@ -26,22 +26,14 @@ from tenants.statements import (
     audit_insert,
     audit_values,
     columns,
+    insert_select,
     jsonb_change,
-    select_list,
     values,
 )
 
 # The run's columns the statement sets (job_id too, in SQL); usage is not audited.
 RUN_FIELDS = ("status", "completed_at", "required_action", "usage", "incomplete_details")
 _AUDITED = [name for name in RUN_FIELDS if name != "usage"]
-
-
-def _insert(model: type[Any], source: str, prefix: str) -> str:
-    names, bound = select_list(model, prefix, {})
-    return (
-        f"INSERT INTO {model._meta.db_table} ({names})"  # noqa: S608 (identifiers from metadata)
-        f" SELECT {bound} FROM {source}"
-    )
 
 
 @functools.cache
@@ -62,11 +54,11 @@ def answer_statement() -> str:
         f" FROM {run_table} WHERE id = %(run)s AND status = %(expected)s"
         " AND required_action IS NULL AND completed_at IS NULL AND incomplete_details IS NULL"
         " FOR UPDATE)",
-        f"job AS ({_insert(Job, 'target', 'j')} WHERE target.needs_job RETURNING id)",
+        f"job AS ({insert_select(Job, 'j', source='target')} WHERE target.needs_job RETURNING id)",
         f"job_audit AS ({audit_insert('job', 'ja', object_repr=job_repr)})",
-        f"message AS ({_insert(Message, 'target', 'm')} RETURNING id)",
+        f"message AS ({insert_select(Message, 'm', source='target')} RETURNING id)",
         f"message_audit AS ({audit_insert('message', 'ma')})",
-        f"step AS ({_insert(RunStep, 'target', 's')} RETURNING id)",
+        f"step AS ({insert_select(RunStep, 's', source='target')} RETURNING id)",
         f"step_audit AS ({audit_insert('step', 'sa')})",
         f"updated AS (UPDATE {run_table} AS run SET {assignments},"  # noqa: S608
         " job_id = coalesce((SELECT id FROM job), run.job_id)"
