@@ -37,8 +37,8 @@ _AUDITED = [name for name in RUN_FIELDS if name != "usage"]
 
 
 @functools.cache
-def answer_statement() -> str:
-    """The statement (cached: identifiers only, every value is bound)."""
+def answer_statement(with_job: bool) -> str:
+    """The statement, inserting the learning job or not (cached: identifiers only)."""
     run_table = Run._meta.db_table
     assignments = ", ".join(
         f"{column} = %({name})s::{db_type}"
@@ -49,13 +49,17 @@ def answer_statement() -> str:
     job_change = f"coalesce((SELECT {job_change} FROM job), '{{}}'::jsonb)"  # noqa: S608
     job_repr = "replace(%(ja_object_repr)s, '#None', '#' || job.id)"
     # Old values of the audited columns are what the WHERE asks for: the diff is known.
+    jobs = [  # only a streamed run that has none yet gets one
+        f"job AS ({insert_select(Job, 'j', source='target')}"
+        " WHERE target.streamed AND target.job_id IS NULL RETURNING id)",
+        f"job_audit AS ({audit_insert('job', 'ja', object_repr=job_repr)})",
+    ]
     parts = [
-        "target AS (SELECT id, %(with_job)s AND streamed AND job_id IS NULL AS needs_job"  # noqa: S608
-        f" FROM {run_table} WHERE id = %(run)s AND status = %(expected)s"
+        f"target AS (SELECT id, streamed, job_id FROM {run_table}"  # noqa: S608
+        " WHERE id = %(run)s AND status = %(expected)s"
         " AND required_action IS NULL AND completed_at IS NULL AND incomplete_details IS NULL"
         " FOR UPDATE)",
-        f"job AS ({insert_select(Job, 'j', source='target')} WHERE target.needs_job RETURNING id)",
-        f"job_audit AS ({audit_insert('job', 'ja', object_repr=job_repr)})",
+        *(jobs if with_job else ["job AS (SELECT NULL::bigint AS id WHERE false)"]),
         f"message AS ({insert_select(Message, 'm', source='target')} RETURNING id)",
         f"message_audit AS ({audit_insert('message', 'ma')})",
         f"step AS ({insert_select(RunStep, 's', source='target')} RETURNING id)",
@@ -86,13 +90,9 @@ def store_answer(
     for name in RUN_FIELDS:
         setattr(before, name, None)
     before.status = RunStatus.IN_PROGRESS
-    bound_job = job or Job(project=run.project, kind="")  # bound, never inserted
     params: dict[str, Any] = {
         "run": run.pk,
         "expected": RunStatus.IN_PROGRESS.value,
-        "with_job": job is not None,
-        **values(bound_job, "j"),
-        **audit_values(audit_entry(bound_job, when), "ja"),
         **values(message, "m"),
         **audit_values(audit_entry(message, when), "ma"),
         **values(step, "s"),
@@ -100,8 +100,11 @@ def store_answer(
         **values(ended, "r"),
         **audit_values(audit_entry(ended, when, before=before, fields=_AUDITED), "ra"),
     }
+    if job is not None:
+        params.update(values(job, "j"))
+        params.update(audit_values(audit_entry(job, when), "ja"))
     with connection.cursor() as cursor:
-        cursor.execute(answer_statement(), params)
+        cursor.execute(answer_statement(job is not None), params)
         updated, message_id, step_id, job_id = cursor.fetchone()
     if updated is None:
         return False
