@@ -39,22 +39,33 @@ def small_threshold(monkeypatch):
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
-def _plan_indexes(project, task, *, ordered_by_an_index=False):
-    """The recall statement's plan. ordered_by_an_index: no plan that sorts (a few hundred rows
-    are as cheap to sort as to walk an HNSW graph, so which one the planner takes then depends on
-    the table's statistics of the moment)."""
+def _hnsw_scan(project, task):
+    """The recall plan's scan of the pattern table in its HNSW branch, planned without a sort (a
+    few hundred rows are as cheap to sort as to walk an HNSW graph, so which one the planner
+    takes then depends on the table's statistics of the moment)."""
     embedder = embedder_for(project)
     statement = recall_module.search_statement(384, False)
     params = recall_module.search_params(project.pk, embedder.name, embedder.embed_query(task), 40)
     with connection.cursor() as cursor:
-        if ordered_by_an_index:
-            cursor.execute("SET enable_sort = off")
+        cursor.execute("SET enable_sort = off")
         try:
             cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("RESET enable_sort")
-    return plan
+    hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
+    return next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
+
+
+def _hnsw_recall_matches_exact(monkeypatch, project, task):
+    """Recall goes through HNSW and returns what exact search returns."""
+    result = recall_patterns(project=project, task=task, limit=10)
+    assert result.strategy == "hnsw"
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
+    exact = recall_patterns(project=project, task=task, limit=10)
+    assert exact.strategy == "exact"
+    assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in exact.matches]
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
 
 
 def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
@@ -76,18 +87,10 @@ def test_sync_builds_indexes_for_large_projects_only_and_recall_uses_them(
     assert set(found) == set(report.created) and all(index.valid for index in found.values())
 
     query = "parse json deploy queue"
-    plan = _plan_indexes(big, query, ordered_by_an_index=True)
-    hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
-    scan = next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
+    scan = _hnsw_scan(big, query)
     assert f"Index Scan using {big_index} " in scan and "never executed" not in scan
-    result = recall_patterns(project=big, task=query, limit=10)
-    assert result.strategy == "hnsw"
-    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
-    exact = recall_patterns(project=big, task=query, limit=10)
-    assert exact.strategy == "exact"
-    assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in exact.matches]
+    _hnsw_recall_matches_exact(monkeypatch, big, query)
 
-    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", THRESHOLD)
     again = sync_project_indexes()
     assert again.created == [] and again.dropped == [] and len(again.kept) == 2
 
@@ -173,16 +176,9 @@ def test_a_project_holding_most_of_its_models_rows_is_served_by_the_shared_index
 
     query = "parse json deploy queue"
     # The model's shared index matches the project's scope and serves its HNSW branch.
-    plan = _plan_indexes(big, query, ordered_by_an_index=True)
-    hnsw_branch = plan.split(f"col1 > {THRESHOLD})")[1]
-    scan = next(line for line in hnsw_branch.splitlines() if " on memory_pattern" in line)
+    scan = _hnsw_scan(big, query)
     assert "Index Scan using pattern_hnsw_hash_384 " in scan and "never executed" not in scan
-    result = recall_patterns(project=big, task=query, limit=10)
-    assert result.strategy == "hnsw"
-    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_ROWS", 10_000)
-    complete = recall_patterns(project=big, task=query, limit=10)
-    assert complete.strategy == "exact"
-    assert [m.pattern_id for m in result.matches] == [m.pattern_id for m in complete.matches]
+    _hnsw_recall_matches_exact(monkeypatch, big, query)
 
 
 def test_an_own_index_is_dropped_once_its_project_holds_most_rows_with_hysteresis():
