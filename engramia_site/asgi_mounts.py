@@ -2,9 +2,9 @@
 
 `settings.ASGI_MOUNTS` maps a path prefix to an ASGI app (`"dotted.path:app"`), or to
 `"django"` for Django's own ASGI handler (async views that stream). Everything else is Django's
-WSGI application on a fixed pool of threads (a2wsgi). Mounted apps may have a lifespan (a
-session manager's task group): each one that answers the lifespan protocol is started before
-the server accepts requests and stopped after it drains.
+WSGI application on a fixed pool of threads (`engramia_site.wsgi_bridge`). Mounted apps may have
+a lifespan (a session manager's task group): each one that answers the lifespan protocol is
+started before the server accepts requests and stopped after it drains.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def _mounted(path: str) -> ASGIApp:
 
 def build_application(wsgi: Any, mounts: Mapping[str, str], threads: int) -> ASGIApp:
     """Django's WSGI app on `threads` threads, behind the apps named in settings.ASGI_MOUNTS."""
-    from a2wsgi import WSGIMiddleware
+    from engramia_site.wsgi_bridge import WSGIBridge
 
-    default = WSGIMiddleware(wsgi, workers=threads)
+    default = WSGIBridge(wsgi, workers=threads)
     if not mounts:
         return default
     return MountRouter(default, {prefix: _mounted(path) for prefix, path in mounts.items()})

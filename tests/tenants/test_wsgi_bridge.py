@@ -1,0 +1,141 @@
+"""Django's WSGI application under ASGI (engramia_site.wsgi_bridge): an ordinary request enters
+its thread once and leaves once; large bodies and streaming responses still flow in pieces."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from engramia_site import wsgi_bridge
+from engramia_site.wsgi_bridge import WSGIBridge
+
+SCOPE = {
+    "type": "http",
+    "http_version": "1.1",
+    "method": "POST",
+    "path": "/v1/recall",
+    "raw_path": b"/v1/recall",
+    "query_string": b"",
+    "headers": [(b"content-type", b"application/json")],
+    "client": ("127.0.0.1", 5000),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+def _serve(app: Any, chunks: list[bytes], *, disconnect: bool = False) -> list[dict[str, Any]]:
+    """Run one request through the bridge: the body in `chunks`, then what was sent back."""
+    sent: list[dict[str, Any]] = []
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+        for index, chunk in enumerate(chunks)
+    ]
+    if disconnect:
+        messages = [*messages[:1], {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(WSGIBridge(app, workers=2)(dict(SCOPE), receive, send))
+    return sent
+
+
+@pytest.fixture
+def crossings(monkeypatch) -> list[str]:
+    """Each time the view's thread waits on the event loop."""
+    seen: list[str] = []
+    original = asyncio.run_coroutine_threadsafe
+
+    def counted(coroutine: Any, loop: Any) -> Any:
+        seen.append(coroutine.__qualname__)
+        return original(coroutine, loop)
+
+    monkeypatch.setattr(wsgi_bridge.asyncio, "run_coroutine_threadsafe", counted)
+    return seen
+
+
+def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("201 Created", [("Content-Type", "text/plain"), ("X-Length", str(len(body)))])
+    return [b"got:", body[:20]]
+
+
+def test_an_ordinary_request_never_waits_on_the_loop_from_its_thread(crossings):
+    sent = _serve(echo, [b'{"task": "a", ', b'"limit": 3}'])
+    assert crossings == []
+    start, body = sent
+    assert start["status"] == 201
+    assert (b"x-length", b"25") in start["headers"]
+    assert body == {"type": "http.response.body", "body": b'got:{"task": "a", "limit'}
+
+
+def test_a_body_larger_than_the_prefetch_is_read_as_the_view_consumes_it(crossings):
+    line = b"x" * 1023 + b"\n"
+    chunks = [line * 64] * 10  # 640 KiB in 64 KiB messages, above PREFETCH_BYTES
+
+    def lines(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        first = stream.readline()
+        rest = stream.read()
+        start_response("200 OK", [])
+        return [b"%d %d" % (len(first), len(first) + len(rest))]
+
+    sent = _serve(lines, chunks)
+    assert sent[-1]["body"] == b"1024 655360"
+    assert len(crossings) >= 1 and all("receive" in name for name in crossings)
+
+
+def test_a_streaming_response_is_sent_chunk_by_chunk_and_closed():
+    closed: list[bool] = []
+
+    class Streaming:
+        streaming = True
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield from (b"one ", b"", b"two")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Streaming:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return Streaming()
+
+    sent = _serve(app, [b""])
+    assert [message.get("body") for message in sent] == [None, b"one ", b"two", b""]
+    assert [message.get("more_body", False) for message in sent[1:]] == [True, True, False]
+    assert closed == [True]
+
+
+def test_the_legacy_write_callable_is_part_of_the_body():
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [])
+        write(b"written ")
+        return [b"returned"]
+
+    assert _serve(app, [b""])[-1]["body"] == b"written returned"
+
+
+def test_a_client_that_leaves_before_its_body_is_whole_gets_no_view():
+    called: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        called.append(True)
+        start_response("200 OK", [])
+        return [b""]
+
+    assert _serve(app, [b"part", b"never sent"], disconnect=True) == []
+    assert called == []
+
+
+def test_an_exception_in_the_application_reaches_the_server():
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _serve(app, [b""])
