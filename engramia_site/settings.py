@@ -155,12 +155,17 @@ def _database(url: str) -> dict[str, Any]:
         # A pool per process: a request (or a stream between its writes) borrows a connection
         # instead of holding one per thread; Django's ASGI handler runs each request on a
         # thread of its own, which would otherwise open a connection per request.
+        from engramia_site.db_pool import mark_returned
+
         database["CONN_MAX_AGE"] = 0
+        # engramia_site.db_pool narrows the pool's per-loan check (CONN_HEALTH_CHECKS) to
+        # connections that have been idle for a while.
         database["OPTIONS"]["pool"] = {
             "min_size": min(2, DB_POOL_SIZE),
             "max_size": DB_POOL_SIZE,
             "timeout": env_int("ENGRAMIA_DB_POOL_TIMEOUT", 10, minimum=1),
             "max_idle": 300,
+            "reset": mark_returned,
         }
     return dict(database)
 
@@ -244,6 +249,11 @@ if ENGRAMIA_AUTH_FAILURE_THROTTLE and not re.fullmatch(
         f"ENGRAMIA_AUTH_FAILURE_THROTTLE={ENGRAMIA_AUTH_FAILURE_THROTTLE!r}: use <number>/min "
         "(or /sec, /hour, /day), or empty to turn it off"
     )
+
+# Seconds a web process reuses an API key's row (its user, tenant, project and roles) before
+# reading it again; the secret is checked on every request. 0 reads it for every request.
+# Changes made by another process (a revoked key, a changed role) apply within this time.
+API_KEY_CACHE_SECONDS = env_int("ENGRAMIA_API_KEY_CACHE_SECONDS", 1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.authentication.ApiKeyAuthentication"],

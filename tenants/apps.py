@@ -10,6 +10,12 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from engramia_site.db_pool import use_recent_check
         from tenants.audit import register_tenant_models
+        from tenants.keyscope import connect_signals
 
         register_tenant_models()
+        connect_signals()
+        connection_created.connect(use_recent_check, dispatch_uid="engramia.pool_check")

@@ -10,17 +10,26 @@ metadata, whose row becomes the usual model instances (`Model.from_db`): views s
 
 The rules stay where they were: `tenants.roles.role_from_codenames` turns the permissions into
 a role and `tenants.choices.lower_role` caps it by the key; this module only fetches.
+
+Each process keeps the row it read for `settings.API_KEY_CACHE_SECONDS` (1 s by default), so an
+agent's calls in quick succession make one round trip instead of two. The secret is still
+checked against the key's hash on every request. Any change to a key, user, tenant, project or
+permission made in this process forgets every kept row at once (and again when its transaction
+commits); one made by another process is seen within those seconds.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models.signals import post_delete, post_save
 
 from tenants.models import (
     ApiKey,
@@ -30,7 +39,14 @@ from tenants.models import (
     TenantUserObjectPermission,
 )
 
-__all__ = ["PROJECT_HEADER", "KeyScope", "load_key_scope"]
+__all__ = [
+    "PROJECT_HEADER",
+    "KeyScope",
+    "connect_signals",
+    "forget_key_scope",
+    "forget_key_scopes",
+    "load_key_scope",
+]
 
 # The header in which a tenant-wide key names the project a request acts on.
 PROJECT_HEADER = "X-Engramia-Project"
@@ -95,11 +111,49 @@ def _build(model: type[models.Model], values: tuple[Any, ...]) -> Any:
     return model.from_db(connection.alias, [field.attname for field in _fields(model)], values)
 
 
-def load_key_scope(prefix: str, project_slug: str = "") -> KeyScope | None:
-    """The key with this prefix and the project it acts on, in one query; None if no such key."""
+# Rows kept per (key prefix, named project): (monotonic expiry, row). Unknown prefixes are never
+# kept, so guessing keys cannot fill it; past MAX_KEPT_ROWS it starts over.
+_kept: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
+MAX_KEPT_ROWS = 10_000
+
+
+def forget_key_scopes(*_args: Any, **_kwargs: Any) -> None:
+    """Drop every kept row now and when the current transaction commits (a signal receiver)."""
+    _kept.clear()
+    if connection.in_atomic_block:
+        # A request that reads between this change and its commit keeps the old row; drop it
+        # again once the change is visible.
+        transaction.on_commit(_kept.clear)
+
+
+def forget_key_scope(prefix: str, project_slug: str) -> None:
+    """Drop the kept row of one key and project (its last use was just recorded)."""
+    _kept.pop((prefix, project_slug), None)
+
+
+def _row(prefix: str, project_slug: str) -> tuple[Any, ...] | None:
+    seconds = settings.API_KEY_CACHE_SECONDS
+    now = time.monotonic()
+    kept = _kept.get((prefix, project_slug))
+    if kept is not None and kept[0] > now:
+        return kept[1]
     with connection.cursor() as cursor:
         cursor.execute(_statement(), {"prefix": prefix, "slug": project_slug})
         row = cursor.fetchone()
+    if row is not None and seconds > 0:
+        if len(_kept) >= MAX_KEPT_ROWS:
+            _kept.clear()
+        _kept[(prefix, project_slug)] = (now + seconds, tuple(row))
+    return row
+
+
+def load_key_scope(prefix: str, project_slug: str = "") -> KeyScope | None:
+    """The key with this prefix and the project it acts on; None if no such key.
+
+    One query, or none when this process read the same row less than
+    `settings.API_KEY_CACHE_SECONDS` ago. The model instances are new for every call.
+    """
+    row = _row(prefix, project_slug)
     if row is None:
         return None
     values = list(row)
@@ -120,3 +174,18 @@ def load_key_scope(prefix: str, project_slug: str = "") -> KeyScope | None:
     return KeyScope(
         key=key, named=project_slug, project=project, codenames=frozenset(values[0] or ())
     )
+
+
+def connect_signals() -> None:
+    """Forget kept rows whenever anything they were read from changes (AppConfig.ready)."""
+    for model in (
+        ApiKey,
+        get_user_model(),
+        Tenant,
+        Project,
+        ProjectUserObjectPermission,
+        TenantUserObjectPermission,
+        Permission,
+    ):
+        post_save.connect(forget_key_scopes, sender=model, dispatch_uid=f"keyscope-{model}")
+        post_delete.connect(forget_key_scopes, sender=model, dispatch_uid=f"keyscope-{model}-del")

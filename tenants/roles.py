@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 
 from tenants.choices import ROLE_ORDER, Role
+from tenants.keyscope import forget_key_scopes
 from tenants.models import (
     Project,
     ProjectUserObjectPermission,
@@ -43,6 +44,7 @@ def grant_role(user: Any, scope: Tenant | Project, role: Role) -> None:
             TenantUserObjectPermission(user=user, content_object=scope, permission=perms[r.value])
             for r in granted
         )
+    forget_key_scopes()  # bulk_create sends no post_save
 
 
 def revoke_roles(user: Any, scope: Tenant | Project) -> None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from engramia_site.errors import InvalidInput, NotFound, PermissionDenied
 from engramia_site.request_context import audited
 from tenants.choices import ReadPath, Role, lower_role
-from tenants.keyscope import PROJECT_HEADER, KeyScope, load_key_scope
+from tenants.keyscope import PROJECT_HEADER, KeyScope, forget_key_scope, load_key_scope
 from tenants.models import ApiKey, Membership, Project, Tenant, slug_validator
 from tenants.roles import effective_role, grant_role, revoke_roles, role_from_codenames, tenant_role
 
@@ -317,9 +317,9 @@ def revoke_api_key(key: ApiKey, *, actor: Any) -> ApiKey:
 def authenticate_api_key(secret: str, project_slug: str = "") -> KeyScope | None:
     """The active key whose secret this is, with the project it acts on; None if not valid.
 
-    One query (`tenants.keyscope`) fetches the key, its user and tenant, the project (the key's
-    own, else the one named by project_slug) and the user's roles there. Last use is recorded
-    at most once a minute.
+    One query (`tenants.keyscope`, kept by the process for `settings.API_KEY_CACHE_SECONDS`)
+    fetches the key, its user and tenant, the project (the key's own, else the one named by
+    project_slug) and the user's roles there. Last use is recorded at most once a minute.
     """
     if not secret.startswith(KEY_PREFIX) or secret.count("_") < 2:
         return None
@@ -335,6 +335,7 @@ def authenticate_api_key(secret: str, project_slug: str = "") -> KeyScope | None
         # A plain UPDATE: usage bookkeeping is not an audited change.
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        forget_key_scope(prefix, project_slug)  # the kept row still has the old time
     return scope
 
 

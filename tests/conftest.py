@@ -57,6 +57,14 @@ def _no_local_job_threads(monkeypatch):
     monkeypatch.setenv("ENGRAMIA_LOCAL_JOBS", "off")
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_key_rows():
+    """Each test starts with no API key rows kept by the process (their tables were rolled back)."""
+    from tenants.keyscope import forget_key_scopes
+
+    forget_key_scopes()
+
+
 @pytest.fixture
 def project_a(db: Any) -> Any:
     from tenants.services import ensure_project

@@ -81,7 +81,9 @@ def test_more_streams_than_pooled_connections_run_at_once(pooled, asgi_server, a
 def _settings_in_a_process(**env: str) -> subprocess.CompletedProcess[str]:
     code = (
         "import django; django.setup(); from django.conf import settings; "
-        "d = settings.DATABASES['default']; print(d['CONN_MAX_AGE'], d['OPTIONS'].get('pool'))"
+        "d = settings.DATABASES['default']; pool = d['OPTIONS'].get('pool'); "
+        "pool = pool and {k: getattr(v, '__qualname__', v) for k, v in pool.items()}; "
+        "print(d['CONN_MAX_AGE'], pool)"
     )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "engramia_site.settings", **env}
     return subprocess.run(
@@ -94,7 +96,8 @@ def test_the_pool_size_setting():
     assert pooled.returncode == 0, pooled.stderr
     assert pooled.stdout.split(" ", 1) == [
         "0",
-        "{'min_size': 2, 'max_size': 7, 'timeout': 10, 'max_idle': 300}\n",
+        "{'min_size': 2, 'max_size': 7, 'timeout': 10, 'max_idle': 300, "
+        "'reset': 'mark_returned'}\n",
     ]
     unpooled = _settings_in_a_process(ENGRAMIA_DB_POOL_SIZE="0")
     assert unpooled.stdout.strip() == "60 None"

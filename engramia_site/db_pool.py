@@ -1,0 +1,52 @@
+"""The web workers' connection pool: a connection given back moments ago is lent unchecked.
+
+psycopg's pool checks a connection with a round trip each time it lends one. A web worker lends
+one for every request, so each API call paid that round trip (with the thread hand-offs around
+it: ~8% of a `POST /v1/recall`'s time in a profile). A connection that was given back in a
+working state less than `RECHECK_AFTER_SECONDS` ago is lent without the check; one idle longer
+is checked as before.
+
+Trade-off: if the server drops a connection within that second (a restart), the one request
+that borrows it fails with a database error instead of getting a fresh connection; the pool
+discards the broken connection when the request gives it back. SDK local mode makes the same
+trade (`engramia.local.RECHECK_CONNECTIONS_AFTER_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+__all__ = ["RECHECK_AFTER_SECONDS", "check_unless_recent", "mark_returned", "use_recent_check"]
+
+RECHECK_AFTER_SECONDS = 1.0
+
+# Set on each connection the pool takes back (psycopg's pool keeps its own marks the same way).
+_RETURNED_AT = "_engramia_returned_at"
+
+
+def mark_returned(connection: Any) -> None:
+    """The pool's `reset` callback: note when a connection came back in a working state."""
+    setattr(connection, _RETURNED_AT, time.monotonic())
+
+
+def check_unless_recent(connection: Any) -> None:
+    """The pool's `check` callback: the usual check, unless the connection just came back."""
+    returned = getattr(connection, _RETURNED_AT, None)
+    if returned is not None and time.monotonic() - returned < RECHECK_AFTER_SECONDS:
+        return
+    ConnectionPool.check_connection(connection)
+
+
+def use_recent_check(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """`connection_created`: give the pool Django made (with psycopg's check) this check.
+
+    Django passes the pool its own `check` argument, so it cannot come from the pool options;
+    the pool keeps it as `_check` (psycopg_pool 3.3; tests/tenants/test_db_pool.py fails if
+    that changes).
+    """
+    pool = getattr(connection, "pool", None)
+    if pool is not None and getattr(pool, "_check", None) is ConnectionPool.check_connection:
+        pool._check = check_unless_recent
