@@ -216,8 +216,9 @@ def engramia_conditions(args: argparse.Namespace, side: Any, run: dict[str, Any]
         "preload": run["preload"],
         "api": None
         if args.skip_api
-        else f"gunicorn engramia_site.wsgi, gthread, {args.web_workers} workers x 4 threads, "
-        f"127.0.0.1; one keep-alive httpx client; tenant-wide keys with X-Engramia-Project; "
+        else f"engramia serve's web server (gunicorn engramia_site.asgi, {args.web_workers} "
+        "uvicorn workers, a connection pool each), 127.0.0.1; one keep-alive httpx client; "
+        "tenant-wide keys with X-Engramia-Project; "
         f"learn: {args.api_learn} fresh items after the recall queries",
         "load_average": run["loads"],
     }

@@ -8,7 +8,6 @@ import math
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,42 +30,29 @@ class ApiServer:
         self.port = 0
 
     def start(self) -> None:
-        """A real gunicorn on 127.0.0.1 (the same flags as `engramia serve`)."""
+        """The web server `engramia serve` runs (gunicorn, uvicorn workers, a connection pool
+        each), on 127.0.0.1 with the bench's own throttle."""
         from django.conf import settings
+
+        from tenants.management.commands.serve import web_command, web_environment
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        env = dict(
-            os.environ,
-            ENGRAMIA_DATABASE_URL=settings.DATABASE_URL,
-            ENGRAMIA_API_THROTTLE="1000000/min",
-            ENGRAMIA_LOG_LEVEL="WARNING",
+        env = web_environment(
+            dict(
+                os.environ,
+                ENGRAMIA_DATABASE_URL=settings.DATABASE_URL,
+                ENGRAMIA_API_THROTTLE="1000000/min",
+                ENGRAMIA_LOG_LEVEL="WARNING",
+            )
+        )
+        command = web_command(
+            host="127.0.0.1", port=self.port, web_workers=self.args.web_workers, home=self.home
         )
         log = (self.home / "gunicorn.log").open("wb")
         self.server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "engramia_site.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.args.web_workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def stop(self) -> None:
@@ -112,9 +98,9 @@ class ApiServer:
         base = f"http://127.0.0.1:{self.port}"
         headers = {"Authorization": f"Bearer {secret}"}
         print(
-            f"\n  recall through the HTTP API (gunicorn gthread, {self.args.web_workers} "
-            f"workers x 4 threads, one keep-alive client, {self.args.api_requests} requests "
-            "per bucket; ms)"
+            f"\n  recall through the HTTP API (engramia serve's web server: gunicorn, "
+            f"{self.args.web_workers} uvicorn workers, one keep-alive client, "
+            f"{self.args.api_requests} requests per bucket; ms)"
         )
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             deadline = time.monotonic() + 90
