@@ -1,6 +1,7 @@
 """learn: validation, dedup branches, external_id idempotency, original timestamps."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -158,3 +159,23 @@ def test_the_duplicate_probe_uses_its_own_ef_search_in_the_same_round_trip(proje
     with connection.cursor() as cursor:  # the connection's own setting, whatever it was
         cursor.execute("SHOW hnsw.ef_search")
         assert cursor.fetchone()[0] == "123"
+
+
+def test_learns_statement_is_split_at_its_placeholders_once_per_process(project_a, monkeypatch):
+    from psycopg import _queries
+
+    learn_pattern(project=project_a, task="warm it", code="c", eval_score=4.0, actor=None)
+    uncached: list[int] = []
+    split = _queries._query2pg_client_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        uncached.append(len(query))
+        return split(query, encoding)
+
+    # Queries psycopg does not cache go straight to this function, the others through its cache.
+    monkeypatch.setattr(_queries, "_query2pg_client_nocache", counted)
+    for index in range(3):
+        learn_pattern(
+            project=project_a, task=f"task number {index}", code="c", eval_score=4.0, actor=None
+        )
+    assert uncached == []
