@@ -198,3 +198,19 @@ def test_a_streamed_run_is_created_with_its_audit_entry_as_save_would(api, llm, 
 
     assert created(fast) == created(slow)
     assert created(fast)[2]["status"] == ["None", "in_progress"]
+
+
+def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api, llm, monkeypatch):
+    from psycopg import _queries
+
+    streamed(api, llm)  # the statements' shapes are in psycopg's cache from here on
+    uncached: list[bytes] = []
+    split = _queries._query2pg_client_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        uncached.append(query)
+        return split(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_client_nocache", counted)
+    assert streamed(api, llm).status == "completed"
+    assert [query[:60] for query in uncached if b"assistants_" in query] == []
