@@ -150,7 +150,8 @@ def create_thread(
         ),
     )
     for index, message in enumerate(values.get("messages") or []):
-        add_message(thread=thread, values=message, actor=actor, field=f"messages.{index}")
+        # No other transaction sees the new thread: no lock to take, no run to wait for.
+        append_message(thread=thread, values=message, actor=actor, field=f"messages.{index}")
     return thread
 
 
@@ -189,6 +190,14 @@ def add_message(
     holder = active_run(thread)
     if holder is not None:
         raise InvalidInput(run_lock_message(thread, holder.public_id))
+    return append_message(thread=thread, values=values, actor=actor, field=field)
+
+
+def append_message(
+    *, thread: Thread, values: dict[str, Any], actor: Any, field: str = ""
+) -> Message:
+    """add_message's write, in the caller's transaction, for a caller that holds the thread's
+    row lock and knows no run is active (a thread it just made, a run it is starting)."""
     attachments = values.get("attachments") or []
     if attachments:
         prefix = f"{field}.attachments" if field else "attachments"

@@ -18,8 +18,8 @@ from assistants.models import Assistant, Run, RunStep, Thread
 from assistants.openai import ids
 from assistants.openai.services.execution import RUN_KIND, RUN_TTL, prepare
 from assistants.openai.services.lifecycle import settle
-from assistants.openai.services.lookup import active_run, find
-from assistants.openai.services.objects import add_message, create_thread, resolve_resources
+from assistants.openai.services.lookup import active_run, find, find_thread
+from assistants.openai.services.objects import append_message, create_thread, resolve_resources
 from engramia_site.errors import InvalidInput
 from engramia_site.request_context import audited
 from jobs.models import Job
@@ -107,8 +107,8 @@ def _run_values(assistant: Assistant, values: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-def _refuse_if_locked(thread: Thread) -> None:
-    Thread.objects.select_for_update().filter(pk=thread.pk).first()
+def _refuse_if_active(thread: Thread) -> None:
+    """InvalidInput if the thread has an active run (the caller holds the thread's row lock)."""
     holder = active_run(thread)
     if holder is not None and expire_if_due(holder).is_active:
         raise InvalidInput(
@@ -124,10 +124,26 @@ def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: A
     A streamed run starts at once: it is stored in progress and prepared (`run.prepared`, its
     thread read and memory recalled) in this transaction, and its stream calls the model.
     """
-    _refuse_if_locked(thread)
+    Thread.objects.select_for_update().filter(pk=thread.pk).first()
+    return _create_run(thread=thread, values=values, stream=stream, actor=actor)
+
+
+@audited
+@transaction.atomic
+def start_run(
+    *, project: Project, thread_id: str, values: dict[str, Any], stream: bool, actor: Any
+) -> Run:
+    """create_run on the project's thread with this id, read and locked in one query."""
+    thread = find_thread(project, thread_id, lock=True)
+    return _create_run(thread=thread, values=values, stream=stream, actor=actor)
+
+
+def _create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: Any) -> Run:
+    """create_run's body, in the caller's transaction, with the thread's row locked."""
+    _refuse_if_active(thread)
     assistant = find(Assistant, thread.project, values["assistant_id"])
     for index, message in enumerate(values.get("additional_messages") or []):
-        add_message(
+        append_message(  # the thread's row is locked and no run is active (checked above)
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
     now = timezone.now()
@@ -184,7 +200,8 @@ def create_thread_and_run(
         merged = _store_ids(thread.tool_resources, resources)
         thread.tool_resources = {"file_search": {"vector_store_ids": merged}}
         thread.save(update_fields=["tool_resources"])
-    run = create_run(thread=thread, values=values, stream=stream, actor=actor)
+    # A thread made in this transaction has no run yet and no other transaction sees it.
+    run = _create_run(thread=thread, values=values, stream=stream, actor=actor)
     run.thread = thread
     return run
 

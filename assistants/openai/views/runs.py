@@ -22,9 +22,9 @@ from assistants.openai.services.lookup import find, find_run, find_thread
 from assistants.openai.services.objects import update_metadata
 from assistants.openai.services.runs import (
     cancel_run,
-    create_run,
     create_thread_and_run,
     expire_if_due,
+    start_run,
     submit_tool_outputs,
 )
 from assistants.openai.shapes import run_shape, step_shape, thread_shape
@@ -69,13 +69,18 @@ class RunListView(OpenAIView):
         return self.cursor_list(request, runs, run_shape)
 
     def post(self, request: Request, thread_id: str) -> Any:
-        thread = find_thread(self.project, thread_id)
         values = self.validated(RunInput, request.data)
         _include(request, self)
         stream = bool(values.get("stream"))
-        run = create_run(thread=thread, values=values, stream=stream, actor=request.user)
+        run = start_run(
+            project=self.project,
+            thread_id=thread_id,
+            values=values,
+            stream=stream,
+            actor=request.user,
+        )
         if stream:
-            shape = queued(run, thread.public_id)
+            shape = queued(run, run.thread.public_id)
             prelude = [("thread.run.created", shape), ("thread.run.queued", shape)]
             return stream_response(run, prelude, request.user)
         return run_response(run)

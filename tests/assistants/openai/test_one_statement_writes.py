@@ -214,3 +214,28 @@ def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api
     monkeypatch.setattr(_queries, "_query2pg_client_nocache", counted)
     assert streamed(api, llm).status == "completed"
     assert [query[:60] for query in uncached if b"assistants_" in query] == []
+
+
+def test_starting_a_run_reads_and_locks_its_thread_in_one_query(api, llm):
+    assistant = new_assistant(api)
+    thread = new_thread(api, "hi")
+    llm.enqueue(Reply(text="Hello there."))
+    body = {"assistant_id": assistant["id"], "stream": True}
+    with CaptureQueriesContext(connection) as queries:
+        read_events(api("post", f"/threads/{thread['id']}/runs", body))
+    reads = [q["sql"] for q in queries if re.match(r'SELECT .* FROM "assistants_thread"', q["sql"])]
+    assert len(reads) == 1 and "FOR UPDATE" in reads[0]
+
+
+def test_create_and_run_does_not_lock_the_thread_it_just_made(api, llm):
+    assistant = new_assistant(api)
+    llm.enqueue(Reply(text="Hello there."))
+    body = {
+        "assistant_id": assistant["id"],
+        "stream": True,
+        "thread": {"messages": [{"role": "user", "content": "hi"}]},
+    }
+    with CaptureQueriesContext(connection) as queries:
+        events = read_events(api("post", "/threads/runs", body))
+    assert [name for name, _ in events][-2] == "thread.run.completed"
+    assert not [q for q in queries if "FOR UPDATE" in q["sql"] and "assistants_thread" in q["sql"]]
