@@ -487,6 +487,17 @@ def concurrency_report(args: argparse.Namespace, load: dict[str, Any], checks: l
     return all(checks)
 
 
+def answer_or_grade(request: Any) -> Any:
+    """The fast fake's reply: an answer to a run, or a grade to the judge that learning queues
+    (the judge retries, then fails, on a reply without a score)."""
+    from memory.providers.judge import JUDGE_SYSTEM_PROMPT
+    from tests.fakes.llm_servers import Reply
+
+    if JUDGE_SYSTEM_PROMPT[:40] in json.dumps(request.json):
+        return Reply(text='{"score": 8, "feedback": "Name the tool."}')
+    return Reply(text="Use the standard tool for it.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embedder", choices=("hash", "local"), default="local")
@@ -505,7 +516,7 @@ def main() -> None:
     key, assistant = seed(args)
     from tests.fakes.llm_servers import FakeLLMServer
 
-    with FakeLLMServer(default="Use the standard tool for it.") as fast:
+    with FakeLLMServer(default=answer_or_grade) as fast:
         site = Site(args, fast.openai_base_url)
         try:
             site.wait_ready(key)
