@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import ssl
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -24,6 +27,7 @@ __all__ = [
     "OpenAIResponsesProvider",
     "get_llm",
     "llm_settings",
+    "shared_ssl_context",
     "upstream_error",
 ]
 
@@ -38,6 +42,19 @@ _HOW_TO_CONFIGURE = (
     "server such as vLLM or Ollama), or ENGRAMIA_LLM=anthropic with ANTHROPIC_API_KEY; "
     "ENGRAMIA_LLM_MODEL picks the model"
 )
+
+
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verified TLS context per process: loading the CA bundle costs ~25-100 ms a client."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = ssl.create_default_context()
+        return _ssl_context
 
 
 class LLMError(DependencyUnavailable):
@@ -96,13 +113,21 @@ class _VendorProvider:
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
-        self._client = self._make_client(**self._client_options())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
+    @functools.cached_property
+    def _client(self) -> Any:
+        """The blocking client, made on first use (the judge's calls use async ones)."""
+        return self._make_client(**self._client_options())
+
     def _make_client(self, **options: Any) -> Any:
         raise NotImplementedError
+
+    def _async_options(self, http_client: Any) -> dict[str, Any]:
+        """An async client's options: the SDK's async httpx client on the shared TLS context."""
+        return {**self._client_options(), "http_client": http_client(verify=shared_ssl_context())}
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -121,7 +146,8 @@ class _OpenAIBase(_VendorProvider):
     vendor = "openai"
 
     def _make_client(self, **options: Any) -> Any:
-        return openai.OpenAI(**options)
+        http_client = openai.DefaultHttpxClient(verify=shared_ssl_context())
+        return openai.OpenAI(**options, http_client=http_client)
 
     def _sampling(
         self, max_tokens: int, temperature: float, *, tokens_field: str
@@ -178,7 +204,9 @@ class OpenAIChatProvider(_OpenAIBase):
         """Return the model's reply text without blocking the event loop."""
         try:
             # A client per call: async connection pools must not outlive their event loop.
-            async with openai.AsyncOpenAI(**self._client_options()) as client:
+            async with openai.AsyncOpenAI(
+                **self._async_options(openai.DefaultAsyncHttpxClient)
+            ) as client:
                 completion = await client.chat.completions.create(
                     **self._request(system, user, max_tokens, temperature)
                 )
@@ -225,7 +253,9 @@ class OpenAIResponsesProvider(_OpenAIBase):
     ) -> str:
         """Return the model's reply text without blocking the event loop."""
         try:
-            async with openai.AsyncOpenAI(**self._client_options()) as client:
+            async with openai.AsyncOpenAI(
+                **self._async_options(openai.DefaultAsyncHttpxClient)
+            ) as client:
                 response = await client.responses.create(
                     **self._request(system, user, max_tokens, temperature)
                 )
@@ -240,7 +270,8 @@ class AnthropicProvider(_VendorProvider):
     vendor = "anthropic"
 
     def _make_client(self, **options: Any) -> Any:
-        return anthropic.Anthropic(**options)
+        http_client = anthropic.DefaultHttpxClient(verify=shared_ssl_context())
+        return anthropic.Anthropic(**options, http_client=http_client)
 
     def _request(self, system: str, user: str, max_tokens: int) -> dict[str, Any]:
         # The installed Messages API has no temperature parameter, so it is accepted and unused.
@@ -276,7 +307,9 @@ class AnthropicProvider(_VendorProvider):
     ) -> str:
         """Return the model's reply text without blocking the event loop."""
         try:
-            async with anthropic.AsyncAnthropic(**self._client_options()) as client:
+            async with anthropic.AsyncAnthropic(
+                **self._async_options(anthropic.DefaultAsyncHttpxClient)
+            ) as client:
                 message = await client.messages.create(**self._request(system, user, max_tokens))
         except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
             raise self._error(exc) from exc

@@ -379,3 +379,34 @@ def test_empty_reply_raises_llm_error(vendor: str, fake: FakeLLMServer) -> None:
 
     with pytest.raises(LLMError, match="no text"):
         llm.complete(system="S", user="U")
+
+
+@pytest.mark.parametrize(
+    ("kind", "style"), [("openai", "chat"), ("openai", "responses"), ("anthropic", "")]
+)
+def test_judge_clients_share_the_process_tls_context(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeLLMServer, kind: str, style: str
+) -> None:
+    # Loading the CA bundle for a client took ~25-100 ms; a judged learn makes four clients.
+    import ssl
+
+    from memory.providers.llm import shared_ssl_context
+
+    shared_ssl_context()
+    made: list[object] = []
+    create = ssl.create_default_context
+
+    def counted(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(args)
+        return create(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    if style:
+        monkeypatch.setenv("ENGRAMIA_OPENAI_API", style)
+    base_url = fake.openai_base_url if kind == "openai" else fake.anthropic_base_url
+    llm = get_llm(kind, base_url=base_url, api_key="k")
+    for _ in range(3):
+        asyncio.run(llm.acomplete(system="S", user="U"))
+    llm.complete(system="S", user="U")
+    assert made == []
+    assert len(fake.requests) == 4

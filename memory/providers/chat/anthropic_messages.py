@@ -25,8 +25,8 @@ from memory.providers.chat.base import (
     ToolCallStarted,
     Usage,
     VendorChat,
-    shared_ssl_context,
 )
+from memory.providers.llm import shared_ssl_context
 
 JSON_ONLY = "Answer with one JSON object and nothing else."
 _FINISH: dict[str, Finish] = {"max_tokens": "length", "tool_use": "tool_calls"}

@@ -9,14 +9,17 @@ these types to one API: OpenAI Chat Completions, OpenAI Responses, Anthropic Mes
 from __future__ import annotations
 
 import asyncio
-import ssl
-import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from memory.providers.llm import LLMError, LLMNotConfigured, LLMSettings, upstream_error
+from memory.providers.llm import (
+    LLMError,
+    LLMNotConfigured,
+    LLMSettings,
+    upstream_error,
+)
 
 Finish = Literal["stop", "length", "tool_calls"]
 # A run's answer is usually short, but the token budget must leave room for long ones.
@@ -190,22 +193,11 @@ class StreamAssembler:
         return ChatResult(text=text, tool_calls=calls, finish=finish, usage=usage)
 
 
-_ssl_lock = threading.Lock()
-_ssl_context: ssl.SSLContext | None = None
 # Clients live as long as the event loop they were made on: a server's loop keeps its
 # connections to the vendor between runs; a job's short-lived loop closes them (close_clients).
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verified TLS context per process: loading the CA bundle costs ~100 ms a client."""
-    global _ssl_context
-    with _ssl_lock:
-        if _ssl_context is None:
-            _ssl_context = ssl.create_default_context()
-        return _ssl_context
 
 
 def loop_client(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:

@@ -25,9 +25,8 @@ from memory.providers.chat.base import (
     Usage,
     VendorChat,
     estimate_tokens,
-    shared_ssl_context,
 )
-from memory.providers.llm import is_reasoning_model
+from memory.providers.llm import is_reasoning_model, shared_ssl_context
 
 _FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
 
