@@ -11,9 +11,10 @@ waits on the database while other streams are flowing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ Event = tuple[str, dict[str, Any]]
 T = TypeVar("T")
 # file_search rounds a run may make before it must answer.
 MAX_ROUNDS = 8
+# How often a web process asks which of its open streamed runs are being cancelled.
 CANCEL_CHECK_SECONDS = 1.0
 
 
@@ -69,6 +71,68 @@ def lend_connection_back() -> None:
     """
     if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
         connection.close()
+
+
+class CancelWatch:
+    """Which of an event loop's open streamed runs are being cancelled, for all of them at once.
+
+    Each open stream used to ask for its own run's status once a second: with 50 streams that
+    was 50 queries a second, each on a thread with a pooled connection, competing with the
+    rest of the API. A watch asks once a second for every run it watches, and only while some
+    are watched; a stream checks the last answer for free between tokens.
+    """
+
+    def __init__(self) -> None:
+        self.watched: dict[int, int] = {}  # run pk -> streams watching it
+        self.cancelling: frozenset[int] = frozenset()
+        self.polling: asyncio.Task[None] | None = None
+
+    def watch(self, run_pk: int) -> None:
+        """Start watching a run (call on the watch's event loop)."""
+        self.watched[run_pk] = self.watched.get(run_pk, 0) + 1
+        if self.polling is None or self.polling.done():
+            self.polling = asyncio.get_running_loop().create_task(self._poll())
+
+    def unwatch(self, run_pk: int) -> None:
+        """Stop watching a run."""
+        left = self.watched.get(run_pk, 0) - 1
+        if left > 0:
+            self.watched[run_pk] = left
+        else:
+            self.watched.pop(run_pk, None)
+
+    def is_cancelling(self, run_pk: int) -> bool:
+        """Whether the last check found the run being cancelled."""
+        return run_pk in self.cancelling
+
+    async def _poll(self) -> None:
+        while self.watched:
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
+            runs = list(self.watched)
+            if not runs:
+                break
+            try:
+                found = await sync_to_async(_borrowing, thread_sensitive=False)(
+                    execution.cancelling_runs, runs
+                )
+            except Exception:  # a stream must not fail for a missed check; the next one retries
+                logger.warning("could not check %d streamed runs for cancellation", len(runs))
+                continue
+            self.cancelling = frozenset(found)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CancelWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cancel_watch() -> CancelWatch:
+    """The running event loop's watch (a web worker's loop serves all its streams)."""
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(loop)
+    if watch is None:
+        watch = _watches[loop] = CancelWatch()
+    return watch
 
 
 @dataclass
@@ -179,20 +243,22 @@ class RunEngine:
         state = self.state
         assert state is not None and state.request is not None
         current = _Round()
-        checked = time.monotonic()
         # The connection the view prepared the run on goes back before the model talks.
         await sync_to_async(lend_connection_back, thread_sensitive=True)()
         answer = self._llm_events(provider, state.request)
+        watch = cancel_watch() if self.streaming else None
+        if watch is not None:
+            watch.watch(self.run_pk)
         try:
             async for chat_event in answer:
                 async for event in self._take(chat_event, current):
                     yield event
-                if self.streaming and time.monotonic() - checked > CANCEL_CHECK_SECONDS:
-                    checked = time.monotonic()
-                    if await in_thread(execution.run_status, self.run_pk) == RunStatus.CANCELLING:
-                        current.cancelled = True
-                        break
+                if watch is not None and watch.is_cancelling(self.run_pk):
+                    current.cancelled = True
+                    break
         finally:
+            if watch is not None:
+                watch.unwatch(self.run_pk)
             await answer.aclose()  # a cancelled run stops the model's stream too
         state.usage = Usage(
             state.usage.prompt_tokens + current.usage.prompt_tokens,

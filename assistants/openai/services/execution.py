@@ -169,6 +169,8 @@ def _recall(run: Run, messages: list[Message]) -> list[prompt.Recalled]:
     ]
 
 
-def run_status(run_pk: int) -> str | None:
-    """The run's status now (the engine's cancellation check)."""
-    return Run.objects.filter(pk=run_pk).values_list("status", flat=True).first()
+def cancelling_runs(run_pks: list[int]) -> list[int]:
+    """Which of these runs are being cancelled (the engine's check for its open streams)."""
+    return list(
+        Run.objects.filter(pk__in=run_pks, status=RunStatus.CANCELLING).values_list("pk", flat=True)
+    )
