@@ -92,13 +92,19 @@ def _comparable(kind: str, entry: AuditEntry, pk: int) -> Any:
     return (kind, entry.action, changes, data, named.replace(str(pk), "<pk>"), stamped)
 
 
-def test_a_streamed_run_and_its_answer_are_stored_in_one_statement_each(api, llm):
+def streamed_queries(api: Any, llm: Any) -> list[dict[str, str]]:
+    """The SQL of one streamed run on a new thread, from its POST to the end of its stream."""
     assistant = new_assistant(api)
     thread = new_thread(api, "hi")
     llm.enqueue(Reply(text="Hello there."))
     body = {"assistant_id": assistant["id"], "stream": True}
     with CaptureQueriesContext(connection) as queries:
         read_events(api("post", f"/threads/{thread['id']}/runs", body))
+    return list(queries.captured_queries)
+
+
+def test_a_streamed_run_and_its_answer_are_stored_in_one_statement_each(api, llm):
+    queries = streamed_queries(api, llm)
     writes = [q["sql"] for q in queries if "INSERT INTO assistants_message" in q["sql"]]
     assert len(writes) == 1
     assert "INSERT INTO assistants_runstep" in writes[0]
@@ -217,12 +223,7 @@ def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api
 
 
 def test_starting_a_run_reads_and_locks_its_thread_in_one_query(api, llm):
-    assistant = new_assistant(api)
-    thread = new_thread(api, "hi")
-    llm.enqueue(Reply(text="Hello there."))
-    body = {"assistant_id": assistant["id"], "stream": True}
-    with CaptureQueriesContext(connection) as queries:
-        read_events(api("post", f"/threads/{thread['id']}/runs", body))
+    queries = streamed_queries(api, llm)
     reads = [q["sql"] for q in queries if re.match(r'SELECT .* FROM "assistants_thread"', q["sql"])]
     assert len(reads) == 1 and "FOR UPDATE" in reads[0]
 
