@@ -19,17 +19,12 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-__all__ = ["RECHECK_AFTER_SECONDS", "check_unless_recent", "mark_returned", "use_recent_check"]
+__all__ = ["RECHECK_AFTER_SECONDS", "check_unless_recent", "use_recent_check"]
 
 RECHECK_AFTER_SECONDS = 1.0
 
 # Set on each connection the pool takes back (psycopg's pool keeps its own marks the same way).
 _RETURNED_AT = "_engramia_returned_at"
-
-
-def mark_returned(connection: Any) -> None:
-    """The pool's `reset` callback: note when a connection came back in a working state."""
-    setattr(connection, _RETURNED_AT, time.monotonic())
 
 
 def check_unless_recent(connection: Any) -> None:
@@ -45,8 +40,18 @@ def use_recent_check(sender: Any, connection: Any, **kwargs: Any) -> None:
 
     Django passes the pool its own `check` argument, so it cannot come from the pool options;
     the pool keeps it as `_check` (psycopg_pool 3.3; tests/tenants/test_db_pool.py fails if
-    that changes).
+    that changes). The time a connection comes back is noted by wrapping the pool's `putconn`:
+    a `reset` callback would do it too, but psycopg's pool then hands every return to its
+    worker threads instead of taking the connection back in the caller's thread.
     """
     pool = getattr(connection, "pool", None)
-    if pool is not None and getattr(pool, "_check", None) is ConnectionPool.check_connection:
-        pool._check = check_unless_recent
+    if pool is None or getattr(pool, "_check", None) is not ConnectionPool.check_connection:
+        return
+    pool._check = check_unless_recent
+    give_back = pool.putconn
+
+    def putconn(returned: Any) -> None:
+        setattr(returned, _RETURNED_AT, time.monotonic())
+        give_back(returned)
+
+    pool.putconn = putconn

@@ -155,8 +155,6 @@ def _database(url: str) -> dict[str, Any]:
         # A pool per process: a request (or a stream between its writes) borrows a connection
         # instead of holding one per thread; Django's ASGI handler runs each request on a
         # thread of its own, which would otherwise open a connection per request.
-        from engramia_site.db_pool import mark_returned
-
         database["CONN_MAX_AGE"] = 0
         # engramia_site.db_pool narrows the pool's per-loan check (CONN_HEALTH_CHECKS) to
         # connections that have been idle for a while.
@@ -165,7 +163,6 @@ def _database(url: str) -> dict[str, Any]:
             "max_size": DB_POOL_SIZE,
             "timeout": env_int("ENGRAMIA_DB_POOL_TIMEOUT", 10, minimum=1),
             "max_idle": 300,
-            "reset": mark_returned,
         }
     return dict(database)
 

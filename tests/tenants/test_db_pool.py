@@ -15,36 +15,44 @@ from engramia_site import db_pool
 
 
 @pytest.fixture
-def pool(db: Any) -> Iterator[ConnectionPool]:
-    """A pool of one connection to the test database, made as Django makes it, then adjusted."""
+def pool(transactional_db: Any) -> Iterator[ConnectionPool]:
+    """The default database behind a pool of one connection, as Django makes it for a web worker."""
     from django.db import connection
 
-    params = connection.get_connection_params()
-    made = ConnectionPool(
-        kwargs={**params, "autocommit": True},
-        min_size=1,
-        max_size=1,
-        timeout=10,
-        check=ConnectionPool.check_connection,
-        reset=db_pool.mark_returned,
-        open=True,
-    )
-    db_pool.use_recent_check(None, SimpleNamespace(pool=made))
+    saved = (connection.settings_dict["CONN_MAX_AGE"], dict(connection.settings_dict["OPTIONS"]))
+    connection.close()
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 10}
     try:
+        connection.ensure_connection()  # connection_created: the pool gets its check
+        made = connection.pool
+        connection.close()  # back to the pool
         yield made
     finally:
-        made.close()
+        connection.close()
+        connection.close_pool()
+        connection.settings_dict["CONN_MAX_AGE"], connection.settings_dict["OPTIONS"] = saved
 
 
 def _kill(backend_pid: int) -> None:
+    with psycopg.connect(**_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+
+def _params() -> dict[str, Any]:
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    params = connection.get_connection_params()
+    return {
+        key: params[key] for key in ("dbname", "user", "host", "port", "password") if key in params
+    }
 
 
-def test_the_pool_django_made_gets_the_narrower_check(pool):
+def test_the_pool_django_makes_gets_the_narrower_check(pool):
     assert pool._check is db_pool.check_unless_recent
+    with pool.connection() as connection:
+        pass
+    assert getattr(connection, db_pool._RETURNED_AT) > 0  # noted where it was given back
     unchecked = ConnectionPool("", open=False, check=None)
     db_pool.use_recent_check(None, SimpleNamespace(pool=unchecked))
     assert unchecked._check is None  # CONN_HEALTH_CHECKS off stays off

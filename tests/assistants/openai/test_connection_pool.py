@@ -96,8 +96,7 @@ def test_the_pool_size_setting():
     assert pooled.returncode == 0, pooled.stderr
     assert pooled.stdout.split(" ", 1) == [
         "0",
-        "{'min_size': 2, 'max_size': 7, 'timeout': 10, 'max_idle': 300, "
-        "'reset': 'mark_returned'}\n",
+        "{'min_size': 2, 'max_size': 7, 'timeout': 10, 'max_idle': 300}\n",
     ]
     unpooled = _settings_in_a_process(ENGRAMIA_DB_POOL_SIZE="0")
     assert unpooled.stdout.strip() == "60 None"
