@@ -12,6 +12,7 @@ waits on the database while other streams are flowing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import weakref
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from assistants.choices import RunStatus
 from assistants.models import Message, RunStep
@@ -91,7 +92,17 @@ class CancelWatch:
         """Start watching a run (call on the watch's event loop)."""
         self.watched[run_pk] = self.watched.get(run_pk, 0) + 1
         if self.polling is None or self.polling.done():
-            self.polling = asyncio.get_running_loop().create_task(self._poll())
+            # A context of its own: not the first stream's request (its id, its actor).
+            self.polling = asyncio.get_running_loop().create_task(
+                self._poll(), context=contextvars.Context()
+            )
+            # A finished task keeps its loop alive: let go of it, so a short-lived loop's watch
+            # (one per streamed run under a WSGI server) is freed with the loop.
+            self.polling.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if self.polling is task:
+            self.polling = None
 
     def unwatch(self, run_pk: int) -> None:
         """Stop watching a run."""
@@ -112,13 +123,19 @@ class CancelWatch:
             if not runs:
                 break
             try:
-                found = await sync_to_async(_borrowing, thread_sensitive=False)(
-                    execution.cancelling_runs, runs
-                )
+                found = await sync_to_async(_checked, thread_sensitive=False)(runs)
             except Exception:  # a stream must not fail for a missed check; the next one retries
                 logger.warning("could not check %d streamed runs for cancellation", len(runs))
                 continue
             self.cancelling = frozenset(found)
+
+
+def _checked(runs: list[int]) -> list[int]:
+    """The watch's query, on a thread of the loop's executor that no request cycle cleans up:
+    a connection past its age or broken (a database restart) is replaced first, and a pooled
+    one goes back after."""
+    close_old_connections()
+    return _borrowing(execution.cancelling_runs, runs)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CancelWatch] = (

@@ -4,6 +4,7 @@ query per stream per second."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -16,13 +17,18 @@ def test_one_check_covers_every_open_stream(monkeypatch: pytest.MonkeyPatch) -> 
 
     def cancelling_runs(run_pks: list[int]) -> list[int]:
         asked.append(sorted(run_pks))
+        seen.append(request.get())
         return [12]
 
     monkeypatch.setattr(engine, "CANCEL_CHECK_SECONDS", 0.01)
     monkeypatch.setattr(execution, "cancelling_runs", cancelling_runs)
     monkeypatch.setattr(engine, "lend_connection_back", lambda: None)
 
+    request = contextvars.ContextVar("request", default="none")
+    seen: list[str] = []
+
     async def streams() -> engine.CancelWatch:
+        request.set("the first stream's request")
         watch = engine.cancel_watch()
         for run_pk in (11, 12, 13, 12):  # two streams may follow one run
             watch.watch(run_pk)
@@ -31,12 +37,16 @@ def test_one_check_covers_every_open_stream(monkeypatch: pytest.MonkeyPatch) -> 
         assert not watch.is_cancelling(11)
         for run_pk in (11, 12, 13, 12):
             watch.unwatch(run_pk)
-        assert watch.polling is not None
-        await asyncio.wait_for(watch.polling, 1)  # nothing watched: the checks stop
+        polling = watch.polling
+        assert polling is not None
+        await asyncio.wait_for(polling, 1)  # nothing watched: the checks stop
+        await asyncio.sleep(0)
+        assert watch.polling is None  # and the watch lets go of the task (and so of the loop)
         return watch
 
     watch = asyncio.run(streams())
     assert asked and all(runs == [11, 12, 13] for runs in asked)
+    assert set(seen) == {"none"}  # the check does not run in a stream's request context
     assert watch.watched == {}
 
 
