@@ -8,8 +8,9 @@ of a 12 ms API request (`POST /v1/recall` on 2 cores).
 
 Here the loop reads a small body (up to `PREFETCH_BYTES`) before the view starts, and sends a
 response that is not streaming after the view has returned: the thread is entered once and left
-once. A larger body is read from the thread as it is consumed, and a streaming response (file
-downloads, static assets, exports) is sent chunk by chunk as it is produced, as before.
+once. A larger body, or one whose client waits for `100 Continue`, is read from the thread as
+it is consumed, and a streaming response (file downloads, static assets, exports) is sent chunk
+by chunk as it is produced, as before.
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ class _Body:
     def __iter__(self) -> Any:
         while line := self.readline():
             yield line
+
+
+def _may_read_ahead(scope: MutableMapping[str, Any], limit: int) -> bool:
+    """Whether to read the body before the view: not when the client waits for a `100 Continue`
+    (reading would send it before the view could refuse the upload: a 401, a 413), nor when
+    it declares a body over the limit."""
+    for name, value in scope.get("headers", ()):
+        if name == b"expect":
+            return False
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            return False
+    return True
 
 
 async def _prefetch(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
@@ -176,10 +189,13 @@ class WSGIBridge:
             await send({"type": "websocket.close", "code": 1000})
             return
         loop = asyncio.get_running_loop()
-        prefetched = await _prefetch(receive, self.prefetch_bytes)
-        if prefetched is None:
-            return  # the client left before its request was whole: nothing to answer
-        environ: dict[str, Any] = build_environ(scope, _Body(loop, receive, *prefetched))  # type: ignore[arg-type,assignment]
+        ahead, more = b"", True
+        if _may_read_ahead(scope, self.prefetch_bytes):
+            prefetched = await _prefetch(receive, self.prefetch_bytes)
+            if prefetched is None:
+                return  # the client left before its request was whole: nothing to answer
+            ahead, more = prefetched
+        environ: dict[str, Any] = build_environ(scope, _Body(loop, receive, ahead, more))  # type: ignore[arg-type,assignment]
         exchange = _Exchange(loop, send)
         run = functools.partial(contextvars.copy_context().run, exchange.run, self.app, environ)
         await loop.run_in_executor(self.executor, run)

@@ -139,3 +139,26 @@ def test_an_exception_in_the_application_reaches_the_server():
 
     with pytest.raises(RuntimeError, match="boom"):
         _serve(app, [b""])
+
+
+@pytest.mark.parametrize("header", [(b"expect", b"100-continue"), (b"content-length", b"9999999")])
+def test_a_body_is_not_read_ahead_when_the_view_may_refuse_it_first(header):
+    received: list[str] = []
+
+    def refuse(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("413 Payload Too Large", [])  # as the size middleware does, unread
+        return [b"too large"]
+
+    async def receive() -> dict[str, Any]:
+        received.append("receive")  # uvicorn sends 100 Continue on the first receive()
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {**SCOPE, "headers": [*SCOPE["headers"], header]}
+    asyncio.run(WSGIBridge(refuse, workers=1)(scope, receive, send))
+    assert received == []
+    assert sent[0]["status"] == 413 and sent[-1]["body"] == b"too large"
