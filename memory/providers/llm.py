@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
 import anthropic
+import certifi
 import openai
 
 from engramia_site.errors import DependencyUnavailable, NotConfigured
@@ -53,7 +54,8 @@ def shared_ssl_context() -> ssl.SSLContext:
     global _ssl_context
     with _ssl_lock:
         if _ssl_context is None:
-            _ssl_context = ssl.create_default_context()
+            # certifi's bundle, as httpx (and so the vendors' SDKs) verifies by default.
+            _ssl_context = ssl.create_default_context(cafile=certifi.where())
         return _ssl_context
 
 
