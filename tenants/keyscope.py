@@ -21,6 +21,7 @@ commits); one made by another process is seen within those seconds.
 from __future__ import annotations
 
 import functools
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -111,8 +112,9 @@ def _build(model: type[models.Model], values: tuple[Any, ...]) -> Any:
     return model.from_db(connection.alias, [field.attname for field in _fields(model)], values)
 
 
-# Rows kept per (key prefix, named project): (monotonic expiry, row). Unknown prefixes are never
-# kept, so guessing keys cannot fill it; past MAX_KEPT_ROWS it starts over.
+# Rows kept per (key prefix, named project): (monotonic expiry, row). Only rows whose secret
+# was presented and whose named project exists are kept, so neither guessing keys nor naming
+# made-up projects fills it; past MAX_KEPT_ROWS expired rows go, then all if still full.
 _kept: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
 MAX_KEPT_ROWS = 10_000
 
@@ -131,8 +133,29 @@ def forget_key_scope(prefix: str, project_slug: str) -> None:
     _kept.pop((prefix, project_slug), None)
 
 
-def _row(prefix: str, project_slug: str) -> tuple[Any, ...] | None:
-    seconds = settings.API_KEY_CACHE_SECONDS
+@functools.cache
+def _positions() -> tuple[int, int]:
+    """Where the key's hash and the project's slug are in a row."""
+    key_hash = [field.attname for field in _fields(ApiKey)].index("key_hash")
+    project = sum(len(_fields(model)) for model in (ApiKey, get_user_model(), Tenant))
+    return key_hash, project + [field.attname for field in _fields(Project)].index("slug")
+
+
+def _keep(prefix: str, project_slug: str, row: tuple[Any, ...], key_hash: str, now: float) -> None:
+    hash_at, slug_at = _positions()
+    if not hmac.compare_digest(str(row[hash_at]), key_hash):
+        return  # a wrong secret for a real prefix: not worth keeping
+    if project_slug and row[slug_at] != project_slug:
+        return  # a project the tenant does not have, or not the project-bound key's own
+    if len(_kept) >= MAX_KEPT_ROWS:
+        for expired in [entry for entry, (until, _) in list(_kept.items()) if until <= now]:
+            _kept.pop(expired, None)
+        if len(_kept) >= MAX_KEPT_ROWS:
+            _kept.clear()
+    _kept[(prefix, project_slug)] = (now + settings.API_KEY_CACHE_SECONDS, row)
+
+
+def _row(prefix: str, project_slug: str, key_hash: str) -> tuple[Any, ...] | None:
     now = time.monotonic()
     kept = _kept.get((prefix, project_slug))
     if kept is not None and kept[0] > now:
@@ -140,20 +163,22 @@ def _row(prefix: str, project_slug: str) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(_statement(), {"prefix": prefix, "slug": project_slug})
         row = cursor.fetchone()
-    if row is not None and seconds > 0:
-        if len(_kept) >= MAX_KEPT_ROWS:
-            _kept.clear()
-        _kept[(prefix, project_slug)] = (now + seconds, tuple(row))
+    if row is None:
+        return None
+    row = tuple(row)
+    if settings.API_KEY_CACHE_SECONDS > 0 and key_hash:
+        _keep(prefix, project_slug, row, key_hash, now)
     return row
 
 
-def load_key_scope(prefix: str, project_slug: str = "") -> KeyScope | None:
+def load_key_scope(prefix: str, project_slug: str = "", key_hash: str = "") -> KeyScope | None:
     """The key with this prefix and the project it acts on; None if no such key.
 
     One query, or none when this process read the same row less than
-    `settings.API_KEY_CACHE_SECONDS` ago. The model instances are new for every call.
+    `settings.API_KEY_CACHE_SECONDS` ago. A row is kept only when `key_hash` (the hash of the
+    presented secret) matches it. The model instances are new for every call.
     """
-    row = _row(prefix, project_slug)
+    row = _row(prefix, project_slug, key_hash)
     if row is None:
         return None
     values = list(row)

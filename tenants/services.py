@@ -324,8 +324,9 @@ def authenticate_api_key(secret: str, project_slug: str = "") -> KeyScope | None
     if not secret.startswith(KEY_PREFIX) or secret.count("_") < 2:
         return None
     prefix = secret[len(KEY_PREFIX) :].split("_", 1)[0]
-    scope = load_key_scope(prefix, project_slug)
-    if scope is None or not hmac.compare_digest(scope.key.key_hash, hash_api_key(secret)):
+    presented = hash_api_key(secret)
+    scope = load_key_scope(prefix, project_slug, presented)
+    if scope is None or not hmac.compare_digest(scope.key.key_hash, presented):
         return None
     key = scope.key
     if not key.is_active or not key.user.is_active:

@@ -36,10 +36,20 @@ def test_back_to_back_requests_read_the_key_once(reader):
 
 
 def test_a_wrong_secret_with_a_kept_prefix_is_still_refused(reader):
-    assert _get(reader.secret).status_code == 200
     forged = reader.secret[:-4] + ("AAAA" if not reader.secret.endswith("AAAA") else "BBBB")
     assert _get(forged).status_code == 401
+    assert not keyscope._kept  # a wrong secret's row is not kept
     assert _get(reader.secret).status_code == 200
+    assert _get(forged).status_code == 401  # nor accepted from a kept row
+    assert _get(reader.secret).status_code == 200
+
+
+def test_rows_for_projects_a_key_does_not_act_on_are_not_kept(reader):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {reader.secret}")
+    for name in ("nope-1", "nope-2", "nope-3"):
+        client.get("/v1/project", HTTP_X_ENGRAMIA_PROJECT=name)
+    assert not [entry for entry in keyscope._kept if entry[1].startswith("nope")]
 
 
 def test_unknown_prefixes_are_not_kept(db):
@@ -62,6 +72,31 @@ def test_a_lowered_role_applies_at_once(owner, editor):
     # set_membership grants through bulk_create, which sends no post_save.
     set_membership(user=editor.user, scope=editor.project, role=Role.READER, actor=owner.user)
     assert client.post("/v1/learn", {"task": "u", "code": "c"}, format="json").status_code == 403
+
+
+def test_a_first_role_applies_at_once(owner, project_a):
+    from tenants.services import create_api_key
+    from tests.conftest import make_persona
+
+    newcomer = make_persona("newcomer@acme.test", project_a, "reader")
+    # A key of a user who then loses every role, then is given one back (no row deleted).
+    set_membership(user=newcomer.user, scope=project_a, role=Role.READER, actor=owner.user)
+    from tenants.roles import revoke_roles
+
+    revoke_roles(newcomer.user, project_a)
+    key = create_api_key(
+        user=newcomer.user,
+        tenant=project_a.tenant,
+        project=project_a,
+        name="k2",
+        role=Role.READER,
+        actor=owner.user,
+    )
+    for _ in range(2):  # the first records the key's use and reads its row again
+        assert _get(key.secret).status_code in (403, 404)
+    assert keyscope._kept
+    set_membership(user=newcomer.user, scope=project_a, role=Role.READER, actor=owner.user)
+    assert _get(key.secret).status_code == 200
 
 
 def test_a_change_made_elsewhere_applies_when_the_kept_row_expires(reader):
