@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import SessionItem
 from tenants.models import ApiKey
+from tenants.services import revoke_api_key
 from tests.conftest import make_persona
 
 MARKER = "acme-private-marker"
@@ -385,7 +386,8 @@ def test_mcp_keys_naming_tenant_a_or_dead_get_nothing(
                       401),
         "missing": (_mcp_post(asgi_server, {}), 401),
     }  # fmt: skip
-    ApiKey.objects.filter(pk=owner.key.pk).update(revoked_at=timezone.now())
+    # Revoked as the API and the admin do (the server thread drops the key's kept row).
+    revoke_api_key(ApiKey.objects.get(pk=owner.key.pk), actor=owner.user)
     revoked = _mcp_post(asgi_server, {"Authorization": f"Bearer {owner.secret}"})
     refused["revoked"] = (revoked, 401)
     for name, (response, status) in refused.items():
