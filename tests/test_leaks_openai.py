@@ -117,8 +117,12 @@ def tenant_a_objects(owner, llm):
         actor=actor,
     )
     llm.enqueue(Reply.calling("get_weather", {"city": MARKER}))
-    run = runs.create_run(
-        thread=thread, values={"assistant_id": assistant.public_id}, stream=False, actor=actor
+    run = runs.start_run(
+        project=thread.project,
+        thread_id=thread.public_id,
+        values={"assistant_id": assistant.public_id},
+        stream=False,
+        actor=actor,
     )
     run_jobs()
     run = Run.objects.get(pk=run.pk)

@@ -118,28 +118,21 @@ def _refuse_if_active(thread: Thread) -> None:
 
 @audited
 @transaction.atomic
-def create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: Any) -> Run:
-    """Queue a run of an assistant on a thread (a job executes it unless it is streamed).
+def start_run(
+    *, project: Project, thread_id: str, values: dict[str, Any], stream: bool, actor: Any
+) -> Run:
+    """Queue a run of an assistant on the project's thread with this id (a job executes it
+    unless it is streamed); the thread is read and locked in one query.
 
     A streamed run starts at once: it is stored in progress and prepared (`run.prepared`, its
     thread read and memory recalled) in this transaction, and its stream calls the model.
     """
-    Thread.objects.select_for_update().filter(pk=thread.pk).first()
-    return _create_run(thread=thread, values=values, stream=stream, actor=actor)
-
-
-@audited
-@transaction.atomic
-def start_run(
-    *, project: Project, thread_id: str, values: dict[str, Any], stream: bool, actor: Any
-) -> Run:
-    """create_run on the project's thread with this id, read and locked in one query."""
     thread = find_thread(project, thread_id, lock=True)
     return _create_run(thread=thread, values=values, stream=stream, actor=actor)
 
 
 def _create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: Any) -> Run:
-    """create_run's body, in the caller's transaction, with the thread's row locked."""
+    """start_run's body, in the caller's transaction, with the thread's row locked."""
     _refuse_if_active(thread)
     assistant = find(Assistant, thread.project, values["assistant_id"])
     for index, message in enumerate(values.get("additional_messages") or []):
@@ -177,7 +170,7 @@ def _create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: 
 
 
 def _prepare(run: Run, *, fresh: bool) -> None:
-    """Prepare a streamed run's model call now (see create_run)."""
+    """Prepare a streamed run's model call now (see start_run)."""
     state = prepare(run, fresh=fresh)
     # Bookkeeping kept out of the audit log (like usage): no audited save for it.
     Run.objects.filter(pk=run.pk).update(recalled_pattern_ids=run.recalled_pattern_ids)

@@ -199,16 +199,15 @@ def test_a_completed_stream_is_learned_by_a_job_after_the_stream(api, llm):
 
 
 def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner):
-    from assistants.openai.services.runs import create_run
+    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import run_events
 
     assistant = new_assistant(api)
     thread = new_thread(api, "hi")
     llm.enqueue(Reply(text="one two three four"))
-    from assistants.models import Thread
-
-    run = create_run(
-        thread=Thread.objects.get(public_id=thread["id"]),
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
         values={"assistant_id": assistant["id"]},
         stream=True,
         actor=owner.user,
