@@ -117,11 +117,11 @@ class CancelWatch:
         return run_pk in self.cancelling
 
     async def _poll(self) -> None:
-        while self.watched:
+        while True:
             await asyncio.sleep(CANCEL_CHECK_SECONDS)
             runs = list(self.watched)
-            if not runs:
-                break
+            if not runs:  # every stream ended meanwhile: the next watch() starts a new task
+                return
             try:
                 found = await sync_to_async(_checked, thread_sensitive=False)(runs)
             except Exception:  # a stream must not fail for a missed check; the next one retries
