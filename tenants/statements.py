@@ -26,8 +26,9 @@ from tenants.models import AuditEntry
 
 # psycopg caches how it splits a query at its placeholders only up to 4,096 bytes and 50
 # parameters, against ORM statements of ever-changing shapes. The statements built here have a
-# few fixed shapes but more parameters (learn's ~80, a run's answer ~190), so each call split
-# them again: 0.3-0.5 ms of Python per learn or answer. Its cache keeps 128 shapes (~2 MB here).
+# few fixed shapes but are larger (learn's with an evaluation is 5 KB; a streamed run's insert
+# and its answer are over the limits too), so each call split them again: ~0.5 ms of Python
+# for 160 placeholders. psycopg's cache keeps 128 shapes of up to 16 KB each.
 psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(
     psycopg_queries.MAX_CACHED_STATEMENT_LENGTH, 16 * 1024
 )
