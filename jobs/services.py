@@ -27,6 +27,9 @@ logger = logging.getLogger("jobs")
 
 RUN_TASK = "jobs.tasks.run_job"
 RECOVERY_BATCH = 100
+# Successful django-q2 task results the sweep keeps (the console's "Successful tasks"); the Job
+# rows are the record of what ran, and are kept regardless.
+TASK_RESULTS_KEPT = 1000
 BROKER_RETRY_SECONDS = 30  # when the broker refused a job, try queueing it again after this
 
 
@@ -240,3 +243,18 @@ def recover_stale_jobs() -> RecoveryReport:
             if len(due) < RECOVERY_BATCH:
                 break
     return report
+
+
+def prune_task_results(keep: int | None = None) -> int:
+    """Delete all but the newest `keep` (TASK_RESULTS_KEPT) successful django-q2 task results;
+    how many went.
+
+    django-q2 does this itself after every task, by reading every kept result (settings
+    Q_CLUSTER save_limit 0 turns that off): one statement a sweep costs far less.
+    """
+    from django_q.models import Success
+
+    kept = TASK_RESULTS_KEPT if keep is None else keep
+    newest = Success.objects.order_by("-stopped", "-id").values("pk")[:kept]
+    deleted, _ = Success.objects.exclude(pk__in=newest).delete()
+    return deleted

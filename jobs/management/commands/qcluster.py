@@ -1,7 +1,8 @@
 """engramia qcluster: django-q2's worker cluster, plus the jobs sweeper in the supervising process.
 
 Before taking work, and then every ENGRAMIA_JOB_SWEEP_SECONDS, the cluster recovers jobs whose
-worker died (SIGKILL, OOM, lost machine) and queues pending retries that are due. This command
+worker died (SIGKILL, OOM, lost machine), queues pending retries that are due, and prunes
+django-q2's successful task results to the newest 1,000. This command
 shadows django-q2's own, which is why `jobs` precedes `django_q` in INSTALLED_APPS.
 """
 
@@ -16,7 +17,7 @@ from django.conf import settings
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
 from jobs.conf import sweep_seconds
-from jobs.services import recover_stale_jobs
+from jobs.services import prune_task_results, recover_stale_jobs
 
 logger = logging.getLogger("jobs")
 
@@ -61,6 +62,7 @@ class Command(QClusterCommand):
         try:
             db.close_old_connections()
             report = recover_stale_jobs()
+            prune_task_results()
         except Exception:
             logger.exception("job sweep failed; retrying at the next interval")
             return
