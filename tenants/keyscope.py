@@ -39,6 +39,7 @@ from tenants.models import (
     Tenant,
     TenantUserObjectPermission,
 )
+from tenants.statements import from_row, read_columns
 
 __all__ = [
     "PROJECT_HEADER",
@@ -71,10 +72,6 @@ def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     return list(model._meta.concrete_fields)
 
 
-def _columns(model: type[models.Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in _fields(model))
-
-
 @functools.cache
 def _statement() -> str:
     user_model = get_user_model()
@@ -83,8 +80,8 @@ def _statement() -> str:
     permission = Permission._meta.db_table
     # Only table and column names from the models' metadata are interpolated; values are bound.
     return f"""
-        SELECT {_columns(ApiKey, "k")}, {_columns(user_model, "u")}, {_columns(Tenant, "t")},
-               {_columns(Project, "p")},
+        SELECT {read_columns(ApiKey, "k")}, {read_columns(user_model, "u")},
+               {read_columns(Tenant, "t")}, {read_columns(Project, "p")},
                ARRAY(
                    SELECT perm.codename
                      FROM "{project_permissions}" granted
@@ -106,10 +103,6 @@ def _statement() -> str:
           )
          WHERE k.prefix = %(prefix)s
     """  # noqa: S608
-
-
-def _build(model: type[models.Model], values: tuple[Any, ...]) -> Any:
-    return model.from_db(connection.alias, [field.attname for field in _fields(model)], values)
 
 
 # Rows kept per (key prefix, named project): (monotonic expiry, row). Only rows whose secret
@@ -188,12 +181,12 @@ def load_key_scope(prefix: str, project_slug: str = "", key_hash: str = "") -> K
         parts.append(tuple(values[:width]))
         values = values[width:]
     key_values, user_values, tenant_values, project_values = parts
-    key = _build(ApiKey, key_values)
-    key.user = _build(get_user_model(), user_values)
-    key.tenant = tenant = _build(Tenant, tenant_values)
+    key = from_row(ApiKey, key_values)
+    key.user = from_row(get_user_model(), user_values)
+    key.tenant = tenant = from_row(Tenant, tenant_values)
     project = None
     if project_values[0] is not None:
-        project = _build(Project, project_values)
+        project = from_row(Project, project_values)
         project.tenant = tenant
     key.project = project if key.project_id is not None else None
     return KeyScope(

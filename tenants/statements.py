@@ -58,6 +58,30 @@ def values(instance: Model, prefix: str, skip: frozenset[str] = frozenset()) -> 
     }
 
 
+def read_columns(model: type[Model], alias: str) -> str:
+    """`alias."col", …` for every concrete column, in the order `from_row` takes them."""
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+@functools.cache
+def _readers(model: type[Model]) -> tuple[list[str], list[Any]]:
+    fields = model._meta.concrete_fields
+    return [field.attname for field in fields], [
+        getattr(field, "from_db_value", None) for field in fields
+    ]
+
+
+def from_row(model: type[Model], row: Any) -> Any:
+    """An instance of model from the values of `read_columns`, converted as the ORM does (JSON
+    columns arrive as text, for instance)."""
+    names, converters = _readers(model)
+    converted = [
+        value if convert is None or value is None else convert(value, None, connection)
+        for value, convert in zip(row, converters, strict=True)
+    ]
+    return model.from_db(connection.alias, names, converted)
+
+
 def select_list(model: type[Model], prefix: str, overrides: dict[str, str]) -> tuple[str, str]:
     """`(col, …)` and the matching `%(param)s::type, …` with some columns given as SQL."""
     names, bound = [], []

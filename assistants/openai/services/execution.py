@@ -72,11 +72,12 @@ def begin_run(*, run_pk: int, actor: Any) -> RunState | None:
     return state
 
 
-def prepare(run: Run, *, fresh: bool) -> RunState:
+def prepare(run: Run, *, fresh: bool, messages: list[Message] | None = None) -> RunState:
     """A run's state and first model call, read with its thread (the caller holds its row).
 
     A streamed run is prepared in the request that starts it, in the same transaction: its
-    stream then goes straight to the model.
+    stream then goes straight to the model. messages: the thread's completed messages up to
+    the run's creation, when the caller read them already.
     """
     state = RunState(run=run, thread_id=run.thread.public_id)
     state.file_search = prompt.file_search_options(run.tools or [])
@@ -84,7 +85,7 @@ def prepare(run: Run, *, fresh: bool) -> RunState:
         ((run.tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or []
     )
     state.hits = [] if fresh else _earlier_hits(run)
-    return _with_request(state, own_items=not fresh)
+    return _with_request(state, own_items=not fresh, messages=messages)
 
 
 def next_round(state: RunState) -> RunState:
@@ -107,18 +108,15 @@ def _earlier_hits(run: Run) -> list[dict[str, Any]]:
     return hits
 
 
-def _with_request(state: RunState, *, own_items: bool = True) -> RunState:
+def _with_request(
+    state: RunState, *, own_items: bool = True, messages: list[Message] | None = None
+) -> RunState:
     """The run's next model call: its thread, its own rounds so far, recalled memory.
 
     state.request stays None when not even the last message fits max_prompt_tokens.
     """
     run = state.run
-    earlier = Message.objects.filter(
-        thread_id=run.thread_id, status=MessageStatus.COMPLETED, created_at__lte=run.created_at
-    )
-    if run.pk is not None:  # a run prepared before it is stored has no messages yet
-        earlier = earlier.exclude(run_id=run.pk)
-    thread_messages = list(earlier.order_by("created_at", "id"))
+    thread_messages = _thread_messages(run) if messages is None else messages
     own: list[Any] = []
     if own_items:
         own += list(Message.objects.filter(run=run, status=MessageStatus.COMPLETED))
@@ -142,6 +140,16 @@ def _with_request(state: RunState, *, own_items: bool = True) -> RunState:
     if turns is not None:
         state.request = prompt.chat_request(run, system, turns, file_search=searchable)
     return state
+
+
+def _thread_messages(run: Run) -> list[Message]:
+    """The thread's completed messages up to the run's creation (less its own), oldest first."""
+    earlier = Message.objects.filter(
+        thread_id=run.thread_id, status=MessageStatus.COMPLETED, created_at__lte=run.created_at
+    )
+    if run.pk is not None:  # a run prepared before it is stored has no messages yet
+        earlier = earlier.exclude(run_id=run.pk)
+    return list(earlier.order_by("created_at", "id"))
 
 
 def _recall(run: Run, messages: list[Message]) -> list[prompt.Recalled]:

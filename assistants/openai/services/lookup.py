@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 
-from assistants.choices import ACTIVE_RUN_STATUSES
+from assistants.choices import ACTIVE_RUN_STATUSES, MessageStatus
 from assistants.models import (
     Assistant,
     File,
@@ -19,6 +22,7 @@ from assistants.models import (
 )
 from engramia_site.errors import NotFound
 from tenants.models import Project
+from tenants.statements import from_row, read_columns
 
 Row = TypeVar("Row", bound=models.Model)
 NAMES: dict[type[models.Model], str] = {
@@ -62,3 +66,79 @@ def find_run(project: Project, thread: Thread, public_id: str, *, lock: bool = F
 def active_run(thread: Thread) -> Run | None:
     """The run holding the thread's run lock, if any."""
     return Run.objects.filter(thread=thread, status__in=ACTIVE_RUN_STATUSES).first()
+
+
+@dataclass
+class RunStart:
+    """What starting a run on a thread reads, in one round trip (see `run_start`)."""
+
+    thread: Thread  # locked until the caller's transaction ends
+    active: Run | None  # the run holding the thread's run lock
+    assistant: Assistant | None  # the project's assistant of that id, if any
+    messages: list[Message]  # the thread's completed messages up to `now`, oldest first
+    now: datetime
+
+
+@functools.cache
+def _run_start_statement() -> str:
+    thread, run, assistant = Thread._meta.db_table, Run._meta.db_table, Assistant._meta.db_table
+    message = Message._meta.db_table
+    active = ", ".join(f"'{status.value}'" for status in ACTIVE_RUN_STATUSES)
+    # Only table and column names from the models and the status enum are interpolated.
+    return f"""
+        SELECT {read_columns(Thread, "t")}, {read_columns(Run, "r")},
+               {read_columns(Assistant, "a")}
+          FROM "{thread}" t
+          LEFT JOIN LATERAL (
+              SELECT * FROM "{run}" WHERE thread_id = t.id AND status IN ({active}) LIMIT 1
+          ) r ON true
+          LEFT JOIN "{assistant}" a ON a.project_id = t.project_id AND a.public_id = %(assistant)s
+         WHERE t.project_id = %(project)s AND t.public_id = %(thread)s
+           FOR UPDATE OF t;
+        SELECT {read_columns(Message, "m")}
+          FROM "{message}" m
+         WHERE m.thread_id = (
+                   SELECT id FROM "{thread}"
+                    WHERE project_id = %(project)s AND public_id = %(thread)s
+               )
+           AND m.status = %(completed)s AND m.created_at <= %(now)s
+         ORDER BY m.created_at, m.id
+    """  # noqa: S608
+
+
+def run_start(project: Project, thread_id: str, assistant_id: str, now: datetime) -> RunStart:
+    """The project's thread with this id, locked, with its active run, the assistant named and
+    the thread's completed messages, in one round trip (two statements); NotFound for a
+    thread that is not the project's. The caller holds a transaction open.
+
+    Four ORM queries did this before: ~8 ms of a streamed run's first-token time.
+    """
+    widths = [len(model._meta.concrete_fields) for model in (Thread, Run, Assistant)]
+    params = {
+        "project": project.pk,
+        "thread": thread_id,
+        "assistant": assistant_id,
+        "completed": MessageStatus.COMPLETED.value,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_run_start_statement(), params)
+        row = cursor.fetchone()
+        cursor.nextset()
+        message_rows = cursor.fetchall()
+    if row is None:
+        raise NotFound(f"No {NAMES[Thread]} found with id '{thread_id}'.")
+    thread_row, run_row = row[: widths[0]], row[widths[0] : widths[0] + widths[1]]
+    assistant_row = row[widths[0] + widths[1] :]
+    thread = from_row(Thread, thread_row)
+    thread.project = project  # audit entries name the project's tenant
+    active = None if run_row[0] is None else from_row(Run, run_row)
+    if active is not None:
+        active.thread = thread
+    assistant = None if assistant_row[0] is None else from_row(Assistant, assistant_row)
+    if assistant is not None:
+        assistant.project = project
+    messages = [from_row(Message, values) for values in message_rows]
+    for message in messages:
+        message.thread = thread
+    return RunStart(thread=thread, active=active, assistant=assistant, messages=messages, now=now)

@@ -18,9 +18,9 @@ from assistants.models import Assistant, Run, RunStep, Thread
 from assistants.openai import ids
 from assistants.openai.services.execution import RUN_KIND, RUN_TTL, prepare
 from assistants.openai.services.lifecycle import settle
-from assistants.openai.services.lookup import active_run, find, find_thread
+from assistants.openai.services.lookup import RunStart, active_run, find, run_start
 from assistants.openai.services.objects import append_message, create_thread, resolve_resources
-from engramia_site.errors import InvalidInput
+from engramia_site.errors import InvalidInput, NotFound
 from engramia_site.request_context import audited
 from jobs.models import Job
 from jobs.services import cancel_job, submit_job
@@ -107,9 +107,9 @@ def _run_values(assistant: Assistant, values: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-def _refuse_if_active(thread: Thread) -> None:
-    """InvalidInput if the thread has an active run (the caller holds the thread's row lock)."""
-    holder = active_run(thread)
+def _refuse_if_active(thread: Thread, holder: Run | None) -> None:
+    """InvalidInput if the thread's active run (holder, read with the thread's row lock held) is
+    still active."""
     if holder is not None and expire_if_due(holder).is_active:
         raise InvalidInput(
             f"Thread {thread.public_id} already has an active run {holder.public_id}."
@@ -122,24 +122,42 @@ def start_run(
     *, project: Project, thread_id: str, values: dict[str, Any], stream: bool, actor: Any
 ) -> Run:
     """Queue a run of an assistant on the project's thread with this id (a job executes it
-    unless it is streamed); the thread is read and locked in one query.
+    unless it is streamed).
 
-    A streamed run starts at once: it is stored in progress and prepared (`run.prepared`, its
-    thread read and memory recalled) in this transaction, and its stream calls the model.
+    The thread (locked), its active run, the assistant and the thread's messages are read in
+    one round trip (lookup.run_start). A streamed run starts at once: it is stored in progress
+    and prepared (`run.prepared`, memory recalled) in this transaction, and its stream calls
+    the model.
     """
-    thread = find_thread(project, thread_id, lock=True)
-    return _create_run(thread=thread, values=values, stream=stream, actor=actor)
+    start = run_start(project, thread_id, values["assistant_id"], timezone.now())
+    return _create_run(thread=start.thread, values=values, stream=stream, actor=actor, start=start)
 
 
-def _create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: Any) -> Run:
-    """start_run's body, in the caller's transaction, with the thread's row locked."""
-    _refuse_if_active(thread)
-    assistant = find(Assistant, thread.project, values["assistant_id"])
+def _create_run(
+    *,
+    thread: Thread,
+    values: dict[str, Any],
+    stream: bool,
+    actor: Any,
+    start: RunStart | None = None,
+) -> Run:
+    """start_run's body, in the caller's transaction, with the thread's row locked; start is
+    what start_run read already (else it is read here)."""
+    _refuse_if_active(thread, start.active if start is not None else active_run(thread))
+    if start is None:
+        assistant = find(Assistant, thread.project, values["assistant_id"])
+    elif start.assistant is None:
+        raise NotFound(f"No assistant found with id '{values['assistant_id']}'.")
+    else:
+        assistant = start.assistant
+    messages = start.messages if start is not None else None
     for index, message in enumerate(values.get("additional_messages") or []):
         append_message(  # the thread's row is locked and no run is active (checked above)
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
-    now = timezone.now()
+        messages = None  # read again, with the ones just added
+    # The run sees the messages created up to its creation (as prepare's re-reads do later).
+    now = start.now if start is not None and messages is not None else timezone.now()
     run = Run(
         project=thread.project,
         thread=thread,
@@ -160,7 +178,7 @@ def _create_run(*, thread: Thread, values: dict[str, Any], stream: bool, actor: 
     )
     if stream:  # prepared first, so the run is stored once, with what it recalled
         run.thread = thread
-        run.prepared = prepare(run, fresh=True)  # type: ignore[attr-defined]
+        run.prepared = prepare(run, fresh=True, messages=messages)  # type: ignore[attr-defined]
         insert_audited(run)  # its audit entry in the same round trip
         return run
     run.save()

@@ -222,10 +222,21 @@ def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api
     assert [query[:60] for query in uncached if b"assistants_" in query] == []
 
 
-def test_starting_a_run_reads_and_locks_its_thread_in_one_query(api, llm):
-    queries = streamed_queries(api, llm)
-    reads = [q["sql"] for q in queries if re.match(r'SELECT .* FROM "assistants_thread"', q["sql"])]
-    assert len(reads) == 1 and "FOR UPDATE" in reads[0]
+def test_starting_a_run_reads_its_thread_lock_assistant_and_messages_in_one_round_trip(api, llm):
+    queries = [q["sql"] for q in streamed_queries(api, llm)]
+    locking = [
+        sql
+        for sql in queries
+        if re.search(r'FROM "assistants_thread" \w+\s.*FOR UPDATE', sql, re.S)
+    ]
+    assert len(locking) == 1
+    for table in ("assistants_run", "assistants_assistant", "assistants_message"):
+        assert f'"{table}"' in locking[0]
+    tables = "thread|run|assistant|message"
+    orm_reads = [
+        sql for sql in queries if re.match(rf'SELECT .* FROM "assistants_({tables})"', sql)
+    ]
+    assert orm_reads == []  # nothing reads them again in the request
 
 
 def test_create_and_run_does_not_lock_the_thread_it_just_made(api, llm):
