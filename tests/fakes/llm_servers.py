@@ -260,13 +260,13 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 request.answered_at = time.monotonic()
 
         def _stream(self, fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> None:
-            """Answer as server-sent events, one event per piece, closing the connection after."""
+            """Answer as server-sent events, one chunk per event, on a connection kept open
+            for the next request (as the vendors' APIs do)."""
             answer = _answer(fake, request, reply)
-            self.close_connection = True
             try:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
-                self.send_header("connection", "close")
+                self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
                 for name, data in stream_events(request.path, answer, request.json):
                     text = data if isinstance(data, str) else json.dumps(data)
@@ -274,12 +274,15 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                     if text_event:
                         fake._wait(reply.token_delay)
                     head = f"event: {name}\n" if name else ""
-                    self.wfile.write(f"{head}data: {text}\n\n".encode())
+                    event = f"{head}data: {text}\n\n".encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
                     self.wfile.flush()
                     if text_event and request.first_token_at is None:
                         request.first_token_at = time.monotonic()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
             except OSError:
-                pass  # the client went away mid-stream
+                self.close_connection = True  # the client went away mid-stream
             finally:
                 request.answered_at = time.monotonic()
 
