@@ -1,8 +1,8 @@
 """Path-prefix routing in front of Django's WSGI application, with mounted apps' lifespans.
 
-`settings.ASGI_MOUNTS` maps a path prefix to an ASGI app (`"dotted.path:app"`), or to
-`"django"` for Django's own ASGI handler (async views that stream). Everything else is Django's
-WSGI application on a fixed pool of threads (`engramia_site.wsgi_bridge`). Mounted apps may have
+`settings.ASGI_MOUNTS` maps a path prefix to an ASGI app (`"dotted.path:app"`). Everything else
+is Django's WSGI application on a fixed pool of threads (`engramia_site.wsgi_bridge`), whose
+responses that stream from async iterators are sent from the event loop. Mounted apps may have
 a lifespan (a session manager's task group): each one that answers the lifespan protocol is
 started before the server accepts requests and stopped after it drains.
 """
@@ -106,30 +106,6 @@ class MountRouter:
                 return
 
 
-class DjangoHandler:
-    """Django's own ASGI handler at a prefix (async views that stream).
-
-    It serves the site's own URLconf, so the path reaches it whole: a root_path would make
-    Django strip the prefix before resolving the URL.
-    """
-
-    serves_full_path = True
-
-    def __init__(self) -> None:
-        from django.core.asgi import get_asgi_application
-
-        self.handler = get_asgi_application()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(scope, receive, send)  # type: ignore[arg-type]
-
-
-def _mounted(path: str) -> ASGIApp:
-    if path == "django":
-        return DjangoHandler()
-    return load_app(path)
-
-
 def build_application(wsgi: Any, mounts: Mapping[str, str], threads: int) -> ASGIApp:
     """Django's WSGI app on `threads` threads, behind the apps named in settings.ASGI_MOUNTS."""
     from engramia_site.wsgi_bridge import WSGIBridge
@@ -137,4 +113,4 @@ def build_application(wsgi: Any, mounts: Mapping[str, str], threads: int) -> ASG
     default = WSGIBridge(wsgi, workers=threads)
     if not mounts:
         return default
-    return MountRouter(default, {prefix: _mounted(path) for prefix, path in mounts.items()})
+    return MountRouter(default, {prefix: load_app(path) for prefix, path in mounts.items()})

@@ -118,10 +118,10 @@ WSGI_APPLICATION = "engramia_site.wsgi.application"
 ASGI_APPLICATION = "engramia_site.asgi.application"
 # ASGI apps served at a path prefix next to Django (engramia_site.asgi_mounts), and the threads
 # of each web process that run Django's views (each keeps one database connection).
+# The Assistants-compatible API's streamed runs (async iterators) are served by the same bridge
+# as the rest of Django: the stream is iterated on the event loop (engramia_site.wsgi_bridge).
 ASGI_MOUNTS: dict[str, str] = {
     "/mcp": "engramia_mcp.http:application",
-    # The Assistants-compatible API streams runs (server-sent events) from async iterators.
-    "/openai/v1": "django",
 }
 WEB_THREADS = env_int("ENGRAMIA_WEB_THREADS", 8, minimum=1)
 

@@ -11,11 +11,19 @@ response that is not streaming after the view has returned: the thread is entere
 once. A larger body, or one whose client waits for `100 Continue`, is read from the thread as
 it is consumed, and a streaming response (file downloads, static assets, exports) is sent chunk
 by chunk as it is produced, as before.
+
+A response that streams from an async iterator (Django's `StreamingHttpResponse` over an async
+generator: the Assistants API's streamed runs) leaves the thread as soon as its view returns and
+is iterated on the event loop, as Django's own ASGI handler would, so an open stream holds no
+thread while it waits on the model. Its thread-sensitive `sync_to_async` calls share one thread
+of its own (an asgiref `ThreadSensitiveContext` per response), and a client that disconnects
+cancels the iteration, which the generator sees as `CancelledError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import itertools
@@ -24,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import build_environ
+from asgiref.sync import ThreadSensitiveContext
 
 __all__ = ["PREFETCH_BYTES", "WSGIBridge"]
 
@@ -117,6 +126,7 @@ class _Exchange:
         self.start: Message | None = None
         self.chunks: list[bytes] = []
         self.sent = False  # the thread sent the whole response itself (streaming)
+        self.async_body: Any = None  # a response streaming from an async iterator
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -137,11 +147,15 @@ class _Exchange:
         """Call the application (in the worker thread) and take its body."""
         iterable = app(environ, self.start_response)
         try:
-            if getattr(iterable, "streaming", False):  # Django's streaming and file responses
+            if getattr(iterable, "is_async", False):  # iterated on the loop, in finish()
+                self.async_body = iterable.streaming_content
+            elif getattr(iterable, "streaming", False):  # Django's streaming and file responses
                 self._stream(iterable)
             else:
                 self.chunks.extend(iterable)
         finally:
+            # Django's request_finished (the thread's pooled connection goes back) comes now,
+            # in the view's thread; an async body's generator is not among what this closes.
             close = getattr(iterable, "close", None)
             if close is not None:
                 close()
@@ -160,14 +174,46 @@ class _Exchange:
                 )
         self._send_from_thread({"type": "http.response.body", "body": b""})
 
-    async def finish(self) -> None:
+    async def finish(self, receive: Receive) -> None:
         """Send what the application returned (from the loop), unless it streamed it."""
         if self.sent:
             return
         if self.start is None:
             raise RuntimeError("the WSGI application returned without calling start_response")
         await self.send(self.start)
+        if self.async_body is not None:
+            await self._stream_async(receive)
+            return
         await self.send({"type": "http.response.body", "body": b"".join(self.chunks)})
+
+    async def _stream_async(self, receive: Receive) -> None:
+        """Send the async body as it is produced; a client that leaves cancels it."""
+        async with ThreadSensitiveContext():
+            streaming = asyncio.ensure_future(self._send_async_body())
+            leaving = asyncio.ensure_future(_disconnected(receive))
+            await asyncio.wait({streaming, leaving}, return_when=asyncio.FIRST_COMPLETED)
+            if streaming.done():
+                leaving.cancel()
+                streaming.result()
+                return
+            streaming.cancel()  # the generator sees CancelledError where it waits
+            with contextlib.suppress(asyncio.CancelledError):
+                await streaming
+
+    async def _send_async_body(self) -> None:
+        async with contextlib.aclosing(self.async_body) as body:
+            async for chunk in body:
+                if chunk:
+                    await self.send(
+                        {"type": "http.response.body", "body": chunk, "more_body": True}
+                    )
+        await self.send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (nothing else arrives after a whole request)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class WSGIBridge:
@@ -199,4 +245,4 @@ class WSGIBridge:
         exchange = _Exchange(loop, send)
         run = functools.partial(contextvars.copy_context().run, exchange.run, self.app, environ)
         await loop.run_in_executor(self.executor, run)
-        await exchange.finish()
+        await exchange.finish(receive)

@@ -4,6 +4,7 @@ its thread once and leaves once; large bodies and streaming responses still flow
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +163,102 @@ def test_a_body_is_not_read_ahead_when_the_view_may_refuse_it_first(header):
     asyncio.run(WSGIBridge(refuse, workers=1)(scope, receive, send))
     assert received == []
     assert sent[0]["status"] == 413 and sent[-1]["body"] == b"too large"
+
+
+def _serve_async_stream(body: Any, *, leave_after: int | None = None) -> list[dict[str, Any]]:
+    """Serve a StreamingHttpResponse over the async iterator `body`; the client stays until the
+    end, or leaves once it has `leave_after` body messages. What was sent."""
+    from django.http import StreamingHttpResponse
+
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        response = StreamingHttpResponse(body, content_type="text/event-stream")
+        start_response("200 OK", list(response.items()))
+        return response
+
+    async def main() -> None:
+        gone = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop(0)
+            await gone.wait()  # as a server does: nothing until the client disconnects
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            bodies = [m for m in sent if m["type"] == "http.response.body"]
+            if leave_after is not None and len(bodies) >= leave_after:
+                gone.set()
+
+        await WSGIBridge(app, workers=2)(dict(SCOPE), receive, send)
+
+    asyncio.run(main())
+    return sent
+
+
+def test_an_async_stream_is_sent_from_the_loop_as_it_is_produced(crossings):
+    from asgiref.sync import sync_to_async
+
+    seen: dict[str, Any] = {}
+
+    async def events() -> Any:
+        seen["loop"] = threading.get_ident()
+        seen["db"] = [await sync_to_async(threading.get_ident)() for _ in range(2)]
+        for part in (b"event: one\n\n", b"event: two\n\n"):
+            yield part
+
+    sent = _serve_async_stream(events())
+    assert crossings == []  # the view's thread never waited on the loop for it
+    assert seen["loop"] == threading.main_thread().ident  # asyncio.run's loop, this thread
+    first, second = seen["db"]
+    assert first == second != seen["loop"]  # the stream's own thread for its database work
+    bodies = [m.get("body") for m in sent if m["type"] == "http.response.body"]
+    assert bodies == [b"event: one\n\n", b"event: two\n\n", b""]
+    assert sent[0]["type"] == "http.response.start"
+
+
+def test_a_client_that_leaves_cancels_the_async_stream():
+    outcome: list[str] = []
+
+    async def events() -> Any:
+        try:
+            yield b"event: first\n\n"
+            await asyncio.sleep(30)  # the model, thinking
+            yield b"event: never\n\n"
+        except asyncio.CancelledError:
+            outcome.append("cancelled")  # where the run is handed over to a job
+            raise
+        finally:
+            outcome.append("closed")
+
+    sent = _serve_async_stream(events(), leave_after=1)
+    assert outcome == ["cancelled", "closed"]
+    assert [m.get("body") for m in sent if m["type"] == "http.response.body"] == [
+        b"event: first\n\n"
+    ]
+
+
+def test_the_views_request_ends_before_its_async_stream_is_sent():
+    """Django's request_finished (a pooled connection goes back) fires in the view's thread,
+    so an open stream holds no connection while it waits on the model."""
+    from django.core.signals import request_finished
+
+    finished: list[int] = []
+
+    def note(**_kwargs: Any) -> None:
+        finished.append(threading.get_ident())
+
+    async def events() -> Any:
+        yield b"event: one\n\n" if finished else b"event: not finished\n\n"
+
+    request_finished.connect(note)
+    try:
+        sent = _serve_async_stream(events())
+    finally:
+        request_finished.disconnect(note)
+    bodies = [m.get("body") for m in sent if m["type"] == "http.response.body"]
+    assert bodies[:1] == [b"event: one\n\n"]
+    assert finished and finished[0] != threading.main_thread().ident
