@@ -237,3 +237,30 @@ def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner)
     ]
     assert texts == ["The whole answer.", "hi"]  # the half-written message was replaced
     assert Job.objects.filter(kind="assistants_run").count() == 1
+
+
+def test_a_client_that_leaves_the_live_server_mid_stream_hands_the_run_to_a_job(
+    asgi_server, llm, owner, sdk
+):
+    """Through the web server as `engramia serve` runs it: the disconnect reaches the stream."""
+    import time
+
+    import httpx
+
+    assistant = sdk.beta.assistants.create(model="gpt-test")
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    llm.enqueue(Reply(text="one two three four five six", token_delay=0.5))
+    headers = {"Authorization": f"Bearer {owner.secret}", "OpenAI-Beta": "assistants=v2"}
+    url = f"{asgi_server}/openai/v1/threads/{thread.id}/runs"
+    with httpx.stream(
+        "POST", url, json={"assistant_id": assistant.id, "stream": True}, headers=headers
+    ) as answer:
+        for line in answer.iter_lines():
+            if line == "event: thread.message.delta":
+                break  # and close the connection mid-answer
+    deadline = time.monotonic() + 15
+    run = Run.objects.get(thread__public_id=thread.id)
+    while run.job_id is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        run.refresh_from_db()
+    assert run.status == "in_progress" and run.job is not None  # handed over, not left hanging
