@@ -148,7 +148,7 @@ class _Exchange:
         iterable = app(environ, self.start_response)
         try:
             if getattr(iterable, "is_async", False):  # iterated on the loop, in finish()
-                self.async_body = iterable.streaming_content
+                self.async_body = getattr(iterable, "streaming_content")  # noqa: B009
             elif getattr(iterable, "streaming", False):  # Django's streaming and file responses
                 self._stream(iterable)
             else:

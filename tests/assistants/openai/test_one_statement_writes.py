@@ -232,10 +232,8 @@ def test_starting_a_run_reads_its_thread_lock_assistant_and_messages_in_one_roun
     assert len(locking) == 1
     for table in ("assistants_run", "assistants_assistant", "assistants_message"):
         assert f'"{table}"' in locking[0]
-    tables = "thread|run|assistant|message"
-    orm_reads = [
-        sql for sql in queries if re.match(rf'SELECT .* FROM "assistants_({tables})"', sql)
-    ]
+    orm_read = re.compile(r'SELECT .* FROM "assistants_(thread|run|assistant|message)"')
+    orm_reads = [sql for sql in queries if orm_read.match(sql)]
     assert orm_reads == []  # nothing reads them again in the request
 
 
