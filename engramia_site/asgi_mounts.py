@@ -81,7 +81,7 @@ class MountRouter:
             await self._lifespan(scope, receive, send)
             return
         app, prefix = self.route(scope.get("path", ""))
-        if prefix and not getattr(app, "serves_full_path", False):
+        if prefix:
             scope = dict(scope)
             scope["root_path"] = scope.get("root_path", "") + prefix
         await app(scope, receive, send)

@@ -153,8 +153,8 @@ def _database(url: str) -> dict[str, Any]:
     database.setdefault("OPTIONS", {})["connect_timeout"] = 5
     if DB_POOL_SIZE:
         # A pool per process: a request (or a stream between its writes) borrows a connection
-        # instead of holding one per thread; Django's ASGI handler runs each request on a
-        # thread of its own, which would otherwise open a connection per request.
+        # instead of holding one per thread; each open stream does its database steps on a
+        # thread of its own, which would otherwise open a connection per streamed run.
         database["CONN_MAX_AGE"] = 0
         # engramia_site.db_pool narrows the pool's per-loan check (CONN_HEALTH_CHECKS) to
         # connections that have been idle for a while.

@@ -27,7 +27,8 @@ v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(v1)),
-    # The Assistants-compatible API: OpenAI's wire format, served under Django's ASGI handler.
+    # The Assistants-compatible API: OpenAI's wire format; streamed runs are sent from the event
+    # loop by engramia_site.wsgi_bridge.
     path("openai/v1/", include("assistants.openai.urls")),
 ]
 

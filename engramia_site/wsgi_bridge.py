@@ -127,6 +127,7 @@ class _Exchange:
         self.chunks: list[bytes] = []
         self.sent = False  # the thread sent the whole response itself (streaming)
         self.async_body: Any = None  # a response streaming from an async iterator
+        self.async_source: Any = None  # the view's own iterator inside it
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -149,6 +150,9 @@ class _Exchange:
         try:
             if getattr(iterable, "is_async", False):  # iterated on the loop, in finish()
                 self.async_body = getattr(iterable, "streaming_content")  # noqa: B009
+                # Django's wrapper does not close the view's iterator when it is closed itself:
+                # keep it, so a stream cut short is closed here, in its thread context.
+                self.async_source = getattr(iterable, "_iterator", None)
             elif getattr(iterable, "streaming", False):  # Django's streaming and file responses
                 self._stream(iterable)
             else:
@@ -180,25 +184,37 @@ class _Exchange:
             return
         if self.start is None:
             raise RuntimeError("the WSGI application returned without calling start_response")
-        await self.send(self.start)
         if self.async_body is not None:
             await self._stream_async(receive)
             return
+        await self.send(self.start)
         await self.send({"type": "http.response.body", "body": b"".join(self.chunks)})
 
     async def _stream_async(self, receive: Receive) -> None:
         """Send the async body as it is produced; a client that leaves cancels it."""
+        assert self.start is not None
         async with ThreadSensitiveContext():
-            streaming = asyncio.ensure_future(self._send_async_body())
-            leaving = asyncio.ensure_future(_disconnected(receive))
-            await asyncio.wait({streaming, leaving}, return_when=asyncio.FIRST_COMPLETED)
-            if streaming.done():
-                leaving.cancel()
-                streaming.result()
-                return
-            streaming.cancel()  # the generator sees CancelledError where it waits
-            with contextlib.suppress(asyncio.CancelledError):
-                await streaming
+            try:
+                await self.send(self.start)
+                streaming = asyncio.ensure_future(self._send_async_body())
+                leaving = asyncio.ensure_future(_disconnected(receive))
+                await asyncio.wait({streaming, leaving}, return_when=asyncio.FIRST_COMPLETED)
+                if streaming.done():
+                    leaving.cancel()
+                    streaming.result()
+                    return
+                streaming.cancel()  # the generator sees CancelledError where it waits
+                with contextlib.suppress(asyncio.CancelledError):
+                    await streaming
+            finally:
+                await self.close_async()
+
+    async def close_async(self) -> None:
+        """Close the view's iterator, however the stream ended (a no-op once it has)."""
+        for iterator in (self.async_body, self.async_source):
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _send_async_body(self) -> None:
         async with contextlib.aclosing(self.async_body) as body:
@@ -244,5 +260,9 @@ class WSGIBridge:
         environ: dict[str, Any] = build_environ(scope, _Body(loop, receive, ahead, more))  # type: ignore[arg-type,assignment]
         exchange = _Exchange(loop, send)
         run = functools.partial(contextvars.copy_context().run, exchange.run, self.app, environ)
-        await loop.run_in_executor(self.executor, run)
+        try:
+            await loop.run_in_executor(self.executor, run)
+        except BaseException:
+            await exchange.close_async()  # an async body taken before the failure
+            raise
         await exchange.finish(receive)

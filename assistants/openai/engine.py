@@ -52,7 +52,8 @@ CANCEL_CHECK_SECONDS = 1.0
 
 
 async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run database work off the event loop, on the request's (or job's) own thread."""
+    """Run database work off the event loop, on the stream's (or job's) own thread; a pooled
+    connection goes back after each call."""
     return await sync_to_async(_borrowing, thread_sensitive=True)(function, *args, **kwargs)
 
 
@@ -260,8 +261,6 @@ class RunEngine:
         state = self.state
         assert state is not None and state.request is not None
         current = _Round()
-        # The connection the view prepared the run on goes back before the model talks.
-        await sync_to_async(lend_connection_back, thread_sensitive=True)()
         answer = self._llm_events(provider, state.request)
         watch = cancel_watch() if self.streaming else None
         if watch is not None:

@@ -1,5 +1,5 @@
-"""Server-sent events of a streamed run, from an async iterator (Django's ASGI handler sends
-each event as it comes, while the event loop serves the other streams).
+"""Server-sent events of a streamed run, from an async iterator (the web server's bridge sends
+each event from the event loop as it comes, while the loop serves the other streams).
 
 The run is executed in the request. If the client goes away mid-run, a job takes the run over
 from its last stored state, so it still ends (and is learned) as if the client had stayed.

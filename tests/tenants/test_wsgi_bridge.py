@@ -262,3 +262,44 @@ def test_the_views_request_ends_before_its_async_stream_is_sent():
     bodies = [m.get("body") for m in sent if m["type"] == "http.response.body"]
     assert bodies[:1] == [b"event: one\n\n"]
     assert finished and finished[0] != threading.main_thread().ident
+
+
+def test_a_stream_cut_while_sending_is_closed_before_the_bridge_returns():
+    """The client leaves while an event is being sent (a slow client): the view's own iterator
+    is closed by the bridge, in the stream's context, not later by the garbage collector."""
+    from django.http import StreamingHttpResponse
+
+    returned, outcome = [False], []
+
+    async def events() -> Any:
+        try:
+            yield b"event: first\n\n"
+            yield b"event: second\n\n"
+        finally:
+            outcome.append("closed after return" if returned[0] else "closed")
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        response = StreamingHttpResponse(events(), content_type="text/event-stream")
+        start_response("200 OK", list(response.items()))
+        return response
+
+    async def main() -> None:
+        gone = asyncio.Event()
+        messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop(0)
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message.get("body"):
+                gone.set()  # the client leaves while this event is on its way
+                await asyncio.sleep(30)
+
+        await WSGIBridge(app, workers=2)(dict(SCOPE), receive, send)
+        returned[0] = True
+
+    asyncio.run(main())
+    assert outcome == ["closed"]

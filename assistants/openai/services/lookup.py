@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -75,70 +74,78 @@ class RunStart:
     thread: Thread  # locked until the caller's transaction ends
     active: Run | None  # the run holding the thread's run lock
     assistant: Assistant | None  # the project's assistant of that id, if any
-    messages: list[Message]  # the thread's completed messages up to `now`, oldest first
-    now: datetime
+    messages: list[Message] | None  # the thread's completed messages, oldest first, if asked
 
 
 @functools.cache
-def _run_start_statement() -> str:
+def _run_start_statement(with_messages: bool) -> str:
     thread, run, assistant = Thread._meta.db_table, Run._meta.db_table, Assistant._meta.db_table
     message = Message._meta.db_table
     active = ", ".join(f"'{status.value}'" for status in ACTIVE_RUN_STATUSES)
-    # Only table and column names from the models and the status enum are interpolated.
-    return f"""
-        SELECT {read_columns(Thread, "t")}, {read_columns(Run, "r")},
-               {read_columns(Assistant, "a")}
-          FROM "{thread}" t
-          LEFT JOIN LATERAL (
-              SELECT * FROM "{run}" WHERE thread_id = t.id AND status IN ({active}) LIMIT 1
-          ) r ON true
-          LEFT JOIN "{assistant}" a ON a.project_id = t.project_id AND a.public_id = %(assistant)s
-         WHERE t.project_id = %(project)s AND t.public_id = %(thread)s
-           FOR UPDATE OF t;
-        SELECT {read_columns(Message, "m")}
-          FROM "{message}" m
-         WHERE m.thread_id = (
-                   SELECT id FROM "{thread}"
-                    WHERE project_id = %(project)s AND public_id = %(thread)s
-               )
-           AND m.status = %(completed)s AND m.created_at <= %(now)s
-         ORDER BY m.created_at, m.id
-    """  # noqa: S608
+    locked = f"""(SELECT id FROM "{thread}"
+                   WHERE project_id = %(project)s AND public_id = %(thread)s)"""  # noqa: S608
+    # Only table and column names from the models and the status enum are interpolated. Each
+    # statement reads what was committed when it starts (READ COMMITTED): the reads after the
+    # lock see a run, or a message, that a transaction holding the lock before us committed.
+    statements = [
+        f"""SELECT {read_columns(Thread, "t")} FROM "{thread}" t
+             WHERE t.project_id = %(project)s AND t.public_id = %(thread)s FOR UPDATE""",  # noqa: S608
+        f"""SELECT {read_columns(Run, "r")}, {read_columns(Assistant, "a")}
+              FROM (SELECT 1) AS one
+              LEFT JOIN LATERAL (
+                  SELECT * FROM "{run}" WHERE thread_id = {locked} AND status IN ({active})
+                   LIMIT 1
+              ) r ON true
+              LEFT JOIN "{assistant}" a
+                ON a.project_id = %(project)s AND a.public_id = %(assistant)s""",  # noqa: S608
+    ]
+    if with_messages:
+        statements.append(
+            f"""SELECT {read_columns(Message, "m")} FROM "{message}" m
+                 WHERE m.thread_id = {locked} AND m.status = %(completed)s
+                 ORDER BY m.created_at, m.id"""  # noqa: S608
+        )
+    return ";\n".join(statements)
 
 
-def run_start(project: Project, thread_id: str, assistant_id: str, now: datetime) -> RunStart:
-    """The project's thread with this id, locked, with its active run, the assistant named and
-    the thread's completed messages, in one round trip (two statements); NotFound for a
+def run_start(
+    project: Project, thread_id: str, assistant_id: str, *, with_messages: bool
+) -> RunStart:
+    """The project's thread with this id, locked, then its active run, the assistant named
+    and (with_messages) the thread's completed messages, in one round trip; NotFound for a
     thread that is not the project's. The caller holds a transaction open.
 
     Four ORM queries did this before: ~8 ms of a streamed run's first-token time.
     """
-    widths = [len(model._meta.concrete_fields) for model in (Thread, Run, Assistant)]
     params: dict[str, Any] = {
         "project": project.pk,
         "thread": thread_id,
         "assistant": assistant_id,
         "completed": MessageStatus.COMPLETED.value,
-        "now": now,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_run_start_statement(), params)
-        row = cursor.fetchone()
+        cursor.execute(_run_start_statement(with_messages), params)
+        thread_row = cursor.fetchone()
         cursor.nextset()
-        message_rows = cursor.fetchall()
-    if row is None:
+        row = cursor.fetchone()
+        message_rows = None
+        if with_messages:
+            cursor.nextset()
+            message_rows = cursor.fetchall()
+    if thread_row is None:
         raise NotFound(f"No {NAMES[Thread]} found with id '{thread_id}'.")
-    thread_row, run_row = row[: widths[0]], row[widths[0] : widths[0] + widths[1]]
-    assistant_row = row[widths[0] + widths[1] :]
     thread = from_row(Thread, thread_row)
     thread.project = project  # audit entries name the project's tenant
-    active = None if run_row[0] is None else from_row(Run, run_row)
+    width = len(Run._meta.concrete_fields)
+    active = None if row[0] is None else from_row(Run, row[:width])
     if active is not None:
         active.thread = thread
-    assistant = None if assistant_row[0] is None else from_row(Assistant, assistant_row)
+    assistant = None if row[width] is None else from_row(Assistant, row[width:])
     if assistant is not None:
         assistant.project = project
-    messages = [from_row(Message, values) for values in message_rows]
-    for message in messages:
-        message.thread = thread
-    return RunStart(thread=thread, active=active, assistant=assistant, messages=messages, now=now)
+    messages = None
+    if message_rows is not None:
+        messages = [from_row(Message, values) for values in message_rows]
+        for message in messages:
+            message.thread = thread
+    return RunStart(thread=thread, active=active, assistant=assistant, messages=messages)

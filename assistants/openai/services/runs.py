@@ -129,7 +129,9 @@ def start_run(
     and prepared (`run.prepared`, memory recalled) in this transaction, and its stream calls
     the model.
     """
-    start = run_start(project, thread_id, values["assistant_id"], timezone.now())
+    # A streamed run is prepared now, from the thread's messages (unless more are added first).
+    with_messages = stream and not values.get("additional_messages")
+    start = run_start(project, thread_id, values["assistant_id"], with_messages=with_messages)
     return _create_run(thread=start.thread, values=values, stream=stream, actor=actor, start=start)
 
 
@@ -150,14 +152,13 @@ def _create_run(
         raise NotFound(f"No assistant found with id '{values['assistant_id']}'.")
     else:
         assistant = start.assistant
-    messages = start.messages if start is not None else None
     for index, message in enumerate(values.get("additional_messages") or []):
         append_message(  # the thread's row is locked and no run is active (checked above)
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
-        messages = None  # read again, with the ones just added
-    # The run sees the messages created up to its creation (as prepare's re-reads do later).
-    now = start.now if start is not None and messages is not None else timezone.now()
+    # After the lock and the reads: the run's creation bounds the messages it sees later too.
+    now = timezone.now()
+    messages = start.messages if start is not None else None
     run = Run(
         project=thread.project,
         thread=thread,

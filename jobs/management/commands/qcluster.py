@@ -62,10 +62,13 @@ class Command(QClusterCommand):
         try:
             db.close_old_connections()
             report = recover_stale_jobs()
-            prune_task_results()
         except Exception:
             logger.exception("job sweep failed; retrying at the next interval")
-            return
+            report = None
+        try:
+            prune_task_results()
+        except Exception:
+            logger.exception("pruning task results failed; retrying at the next interval")
         if report:
             logger.info(
                 "job sweep: requeued %s, failed %s, cancelled %s, queued %s",
