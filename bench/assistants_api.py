@@ -22,7 +22,7 @@ worker and database, from /proc) does not, so it is reported too.
 
 Targets: added latency <= 30 ms p50, first-token overhead <= 20 ms p50, recall ratio <= 1.5.
 
-Run: .venv/bin/python bench/assistants_api.py --runs 20  (about 5 minutes on a busy machine)
+Run: .venv/bin/python bench/assistants_api.py --runs 30  (1-2 minutes; more on a busy machine)
      .venv/bin/python bench/assistants_api.py --embedder hash --runs 20 --streams 50
 """
 
