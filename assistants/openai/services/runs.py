@@ -14,11 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from assistants.choices import RunStatus, StepStatus, StepType
-from assistants.models import Assistant, Run, RunStep, Thread
+from assistants.models import Assistant, Message, Run, RunStep, Thread
 from assistants.openai import ids
 from assistants.openai.services.execution import RUN_KIND, RUN_TTL, prepare
 from assistants.openai.services.lifecycle import settle
-from assistants.openai.services.lookup import RunStart, active_run, find, run_start
+from assistants.openai.services.lookup import find, run_start
 from assistants.openai.services.objects import append_message, create_thread, resolve_resources
 from engramia_site.errors import InvalidInput, NotFound
 from engramia_site.request_context import audited
@@ -132,33 +132,36 @@ def start_run(
     # A streamed run is prepared now, from the thread's messages (unless more are added first).
     with_messages = stream and not values.get("additional_messages")
     start = run_start(project, thread_id, values["assistant_id"], with_messages=with_messages)
-    return _create_run(thread=start.thread, values=values, stream=stream, actor=actor, start=start)
+    _refuse_if_active(start.thread, start.active)
+    if start.assistant is None:
+        raise NotFound(f"No assistant found with id '{values['assistant_id']}'.")
+    return _create_run(
+        thread=start.thread,
+        assistant=start.assistant,
+        messages=start.messages,
+        values=values,
+        stream=stream,
+        actor=actor,
+    )
 
 
 def _create_run(
     *,
     thread: Thread,
+    assistant: Assistant,
+    messages: list[Message] | None,
     values: dict[str, Any],
     stream: bool,
     actor: Any,
-    start: RunStart | None = None,
 ) -> Run:
-    """start_run's body, in the caller's transaction, with the thread's row locked; start is
-    what start_run read already (else it is read here)."""
-    _refuse_if_active(thread, start.active if start is not None else active_run(thread))
-    if start is None:
-        assistant = find(Assistant, thread.project, values["assistant_id"])
-    elif start.assistant is None:
-        raise NotFound(f"No assistant found with id '{values['assistant_id']}'.")
-    else:
-        assistant = start.assistant
+    """start_run's body, in the caller's transaction: the thread's row is locked (or the thread
+    was made in it) and no run is active. messages: the thread's, if the caller read them."""
     for index, message in enumerate(values.get("additional_messages") or []):
-        append_message(  # the thread's row is locked and no run is active (checked above)
+        append_message(  # the thread's row is locked and no run is active
             thread=thread, values=message, actor=actor, field=f"additional_messages.{index}"
         )
     # After the lock and the reads: the run's creation bounds the messages it sees later too.
     now = timezone.now()
-    messages = start.messages if start is not None else None
     run = Run(
         project=thread.project,
         thread=thread,
@@ -212,8 +215,11 @@ def create_thread_and_run(
         merged = _store_ids(thread.tool_resources, resources)
         thread.tool_resources = {"file_search": {"vector_store_ids": merged}}
         thread.save(update_fields=["tool_resources"])
+    assistant = find(Assistant, project, values["assistant_id"])
     # A thread made in this transaction has no run yet and no other transaction sees it.
-    run = _create_run(thread=thread, values=values, stream=stream, actor=actor)
+    run = _create_run(
+        thread=thread, assistant=assistant, messages=None, values=values, stream=stream, actor=actor
+    )
     run.thread = thread
     return run
 
