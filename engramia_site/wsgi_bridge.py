@@ -217,12 +217,10 @@ class _Exchange:
                 await close()
 
     async def _send_async_body(self) -> None:
-        async with contextlib.aclosing(self.async_body) as body:
-            async for chunk in body:
-                if chunk:
-                    await self.send(
-                        {"type": "http.response.body", "body": chunk, "more_body": True}
-                    )
+        # Closed by _stream_async's close_async, however it ends.
+        async for chunk in self.async_body:
+            if chunk:
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})
 
 
