@@ -7,7 +7,6 @@ import json
 import os
 import re
 import ssl
-import threading
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -45,18 +44,11 @@ _HOW_TO_CONFIGURE = (
 )
 
 
-_ssl_lock = threading.Lock()
-_ssl_context: ssl.SSLContext | None = None
-
-
+@functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
     """One verified TLS context per process: loading the CA bundle costs ~25-100 ms a client."""
-    global _ssl_context
-    with _ssl_lock:
-        if _ssl_context is None:
-            # certifi's bundle, as httpx (and so the vendors' SDKs) verifies by default.
-            _ssl_context = ssl.create_default_context(cafile=certifi.where())
-        return _ssl_context
+    # certifi's bundle, as httpx (and so the vendors' SDKs) verifies by default.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class LLMError(DependencyUnavailable):

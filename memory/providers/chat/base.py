@@ -14,12 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from memory.providers.llm import (
-    LLMError,
-    LLMNotConfigured,
-    LLMSettings,
-    upstream_error,
-)
+from memory.providers.llm import LLMError, LLMNotConfigured, LLMSettings, upstream_error
 
 Finish = Literal["stop", "length", "tool_calls"]
 # A run's answer is usually short, but the token budget must leave room for long ones.
