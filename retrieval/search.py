@@ -29,9 +29,14 @@ INDEXED_EMBEDDING_MODELS: dict[str, int] = {
     "local:all-MiniLM-L6-v2": 384,
     "openai:text-embedding-3-small": 1536,
 }
-# Up to this many rows in scope, exact search: always complete, ~1.2 µs a row here
-# (docs/benchmarks.md), so at most ~6 ms; above it the planner may take the HNSW index.
-EXACT_SEARCH_MAX_ROWS = 5000
+# Up to this many rows in scope, exact search: always complete. A project's rows lie scattered
+# over the table as they were learned (one heap page each), so a scan costs ~3 µs a row here:
+# ~6 ms at this size, 13.5 ms at 4,471 rows. Above it the scope is searched through HNSW, its
+# own index once the `project_index` job has built it (memory.services.indexes). Lower would
+# mean more of those partial indexes, and each one on the table costs every learn and recall a
+# little (planning, and opening it on insert): 137 more cost ~3.5 ms a learn and ~1.5 ms a
+# recall in small projects at 100k rows (docs/benchmarks.md, "Exact search up to 2,000 rows").
+EXACT_SEARCH_MAX_ROWS = 2000
 # The session's setting (`configure_connection`): enough for the largest candidate window
 # (limit 50 x 4 candidates per result) of a search that does not set its own.
 HNSW_EF_SEARCH = 200
