@@ -199,6 +199,139 @@ def test_an_upstream_failure_is_a_chat_error_naming_the_vendor(style, fake, monk
         run(get_chat(max_retries=0).complete(request))
 
 
+@pytest.mark.parametrize("style", VENDORS)
+def test_a_streamed_request_refused_upstream_is_a_chat_error_naming_the_vendor(
+    style, fake, monkeypatch
+):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(status=500))
+    request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
+    with pytest.raises(ChatError, match=r"to \w+:m-9 failed: HTTP 500"):
+        run(collect(get_chat(max_retries=0), request))
+
+
+# An error event after some text, in each wire format (what each vendor sends when a stream
+# fails after it started: OpenAI's `error` object, Responses' `error` event, Anthropic's).
+MID_STREAM_ERRORS = {
+    "chat": (
+        'data: {"choices": [{"index": 0, "delta": {"content": "par"}}]}\n\n'
+        'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n'
+    ),
+    "responses": (
+        'event: response.output_text.delta\ndata: {"type": "response.output_text.delta",'
+        ' "output_index": 0, "delta": "par"}\n\n'
+        'event: error\ndata: {"type": "error", "code": "server_error",'
+        ' "message": "The server had an error"}\n\n'
+    ),
+    "anthropic": (
+        'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0,'
+        ' "delta": {"type": "text_delta", "text": "par"}}\n\n'
+        'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error",'
+        ' "message": "The server had an error"}}\n\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_an_error_event_mid_stream_is_a_chat_error_with_its_message(style, fake, monkeypatch):
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(raw_body=MID_STREAM_ERRORS[style].encode()))
+    request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for event in get_chat(max_retries=0).stream(request):
+            seen.append(event)
+
+    with pytest.raises(ChatError, match=r"(openai|anthropic):[\w.-]+.*The server had an error"):
+        run(read())
+    assert [event.text for event in seen] == ["par"]  # what came before the error got through
+
+
+def test_events_split_over_lines_comments_and_a_missing_last_blank_line():
+    """The reader follows the SSE format, whichever way the server breaks its events."""
+    from memory.providers.chat.events import server_sent_events
+
+    class Response:
+        http_request = None
+
+        async def iter_lines(self):
+            for line in [
+                ": a comment, then a keep-alive",
+                "",
+                "event: one",
+                'data: {"a":',
+                "data: 1}",
+                "id: 7",
+                "",
+                "data:[DONE]",
+                "",
+                'data: {"last": true}',
+            ]:
+                yield line
+
+    async def read() -> list[Any]:
+        events = server_sent_events(Response(), timeout_error=OSError, connection_error=OSError)
+        return [event async for event in events]
+
+    assert asyncio.run(read()) == [("one", {"a": 1}), (None, {"last": True})]
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_a_connection_cut_mid_stream_is_a_chat_error(style, monkeypatch):
+    """The server sends one event and closes the socket: the SDK's connection error, mapped."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    first = MID_STREAM_ERRORS[style].split("\n\n")[0] + "\n\n"
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            head += "transfer-encoding: chunked\r\n\r\n"
+            body = first.encode()
+            connection.sendall(head.encode() + b"%x\r\n%s\r\n" % (len(body), body))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+
+    class Cut:  # only what configure() reads
+        openai_base_url = f"http://127.0.0.1:{port}/v1"
+        anthropic_base_url = f"http://127.0.0.1:{port}"
+
+    configure(monkeypatch, Cut(), style)  # type: ignore[arg-type]
+    request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
+    try:
+        with pytest.raises(ChatError, match=r"m-9 failed: could not connect"):
+            run(collect(get_chat(max_retries=0), request))
+    finally:
+        server.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize("style", VENDORS)
+def test_streamed_events_are_read_as_plain_json_not_as_sdk_objects(style, fake, monkeypatch):
+    """A typed SDK object per event costs ~0.24 ms of CPU per token of every open stream with
+    openai (bench/stream_events.py): the SDKs' stream classes must not be used."""
+    import anthropic
+    import openai
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a streamed answer went through the SDK's typed stream")
+
+    monkeypatch.setattr(openai.AsyncStream, "__aiter__", refuse)
+    monkeypatch.setattr(anthropic.AsyncStream, "__aiter__", refuse)
+    configure(monkeypatch, fake, style)
+    fake.enqueue(Reply(text="one two"))
+    request = ChatRequest(model="m-1", system="", messages=[ChatMessage("user", "count")])
+    events = run(collect(get_chat(), request))
+    assert events[-1].result.text == "one two"
+
+
 def test_json_response_formats_map_to_each_api(fake, monkeypatch):
     schema = {"name": "answer", "schema": {"type": "object"}, "strict": True}
     request = ChatRequest(

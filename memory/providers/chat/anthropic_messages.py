@@ -26,6 +26,7 @@ from memory.providers.chat.base import (
     Usage,
     VendorChat,
 )
+from memory.providers.chat.events import error_message, server_sent_events
 from memory.providers.llm import shared_ssl_context
 
 JSON_ONLY = "Answer with one JSON object and nothing else."
@@ -160,35 +161,53 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """The model's answer as it is produced, ending with Finished."""
+        """The model's answer as it is produced, ending with Finished (events read as plain
+        JSON: memory.providers.chat.events)."""
         assembler = StreamAssembler()
         blocks: dict[int, int] = {}  # content block index -> tool call index
         prompt_tokens = completion_tokens = 0
+        body = self.request(request, stream=True)
         try:
-            events = await self._client().messages.create(**self.request(request, stream=True))
-            async with events:  # closed even when the run stops reading
-                async for event in events:
-                    kind = event.type
+            streamed = self._client().messages.with_streaming_response.create(**body)
+            async with streamed as response:  # closed even when the run stops reading
+                async for name, event in server_sent_events(
+                    response,
+                    timeout_error=anthropic.APITimeoutError,
+                    connection_error=anthropic.APIConnectionError,
+                ):
+                    kind = event.get("type") or name
                     if kind == "message_start":
-                        prompt_tokens = event.message.usage.input_tokens or 0
-                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                        blocks[event.index] = len(blocks)
-                        block = event.content_block
-                        yield assembler.add(
-                            ToolCallStarted(blocks[event.index], block.id, block.name)
-                        )
-                    elif kind == "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta":
-                            yield assembler.add(TextDelta(delta.text))
-                        elif delta.type == "input_json_delta" and event.index in blocks:
-                            yield assembler.add(
-                                ToolArgumentsDelta(blocks[event.index], delta.partial_json)
+                        prompt_tokens = int(event["message"]["usage"].get("input_tokens") or 0)
+                    elif kind == "content_block_start":
+                        block = event["content_block"]
+                        if block.get("type") == "tool_use":
+                            blocks[event["index"]] = len(blocks)
+                            started = ToolCallStarted(
+                                blocks[event["index"]], block["id"], block["name"]
                             )
+                            yield assembler.add(started)
+                    elif kind == "content_block_delta":
+                        delta = event["delta"]
+                        if delta.get("type") == "text_delta":
+                            yield assembler.add(TextDelta(delta["text"]))
+                        elif delta.get("type") == "input_json_delta" and event["index"] in blocks:
+                            arguments = ToolArgumentsDelta(
+                                blocks[event["index"]], delta["partial_json"]
+                            )
+                            yield assembler.add(arguments)
                     elif kind == "message_delta":
-                        assembler.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
-                        completion_tokens = event.usage.output_tokens or 0
+                        stop = (event.get("delta") or {}).get("stop_reason") or ""
+                        assembler.finish = _FINISH.get(stop, "stop")
+                        completion_tokens = int(
+                            (event.get("usage") or {}).get("output_tokens") or 0
+                        )
+                    elif kind == "error":
+                        error = event.get("error")
+                        message = error_message(error, "An error occurred during streaming")
+                        raise anthropic.APIError(message, response.http_request, body=error)
         except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ChatError(f"{self.name}: unexpected message event") from exc
         assembler.usage = Usage(prompt_tokens, completion_tokens)
         yield Finished(assembler.result())

@@ -26,6 +26,7 @@ from memory.providers.chat.base import (
     VendorChat,
     estimate_tokens,
 )
+from memory.providers.chat.events import error_message, server_sent_events
 from memory.providers.llm import is_reasoning_model, shared_ssl_context
 
 _FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
@@ -45,6 +46,22 @@ class OpenAIClientMixin(VendorChat[openai.AsyncOpenAI]):
             max_retries=self.max_retries,
             http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
+
+    @staticmethod
+    async def _events(response: Any) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
+        """A streamed answer's events as plain JSON (memory.providers.chat.events); an event
+        carrying an `error` raises openai.APIError, as the SDK's own stream does."""
+        async for name, data in server_sent_events(
+            response,
+            timeout_error=openai.APITimeoutError,
+            connection_error=openai.APIConnectionError,
+        ):
+            if not isinstance(data, dict):
+                raise ChatError(f"unexpected streamed event: {str(data)[:100]}")
+            if data.get("error"):
+                message = error_message(data["error"], "An error occurred during streaming")
+                raise openai.APIError(message, response.http_request, body=data["error"])
+            yield name, data
 
 
 def chat_messages(system: str, messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -159,41 +176,44 @@ class OpenAIChatCompletions(OpenAIClientMixin):
         """The model's answer as it is produced, ending with Finished."""
         assembler = StreamAssembler()
         started: set[int] = set()
+        body = self.request(request, stream=True)
         try:
-            chunks = await self._client().chat.completions.create(
-                **self.request(request, stream=True)
-            )
-            async with chunks:  # closed even when the run stops reading
-                async for chunk in chunks:
-                    if getattr(chunk, "usage", None):
-                        usage = chunk.usage
-                        assembler.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
-                    for choice in chunk.choices or []:
+            streamed = self._client().chat.completions.with_streaming_response.create(**body)
+            async with streamed as response:  # closed even when the run stops reading
+                async for _, chunk in self._events(response):
+                    usage = chunk.get("usage")
+                    if usage:
+                        assembler.usage = Usage(
+                            int(usage.get("prompt_tokens") or 0),
+                            int(usage.get("completion_tokens") or 0),
+                        )
+                    for choice in chunk.get("choices") or []:
                         for event in _choice_events(choice, started, assembler):
                             yield assembler.add(event)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ChatError(f"{self.name}: unexpected chat completion chunk") from exc
         yield Finished(assembler.result(len(str(request.messages))))
 
 
-def _choice_events(choice: Any, started: set[int], assembler: StreamAssembler) -> list[ChatEvent]:
+def _choice_events(
+    choice: dict[str, Any], started: set[int], assembler: StreamAssembler
+) -> list[ChatEvent]:
     """The events one streamed choice chunk carries."""
     events: list[ChatEvent] = []
-    delta = choice.delta
-    if delta is not None and delta.content:
-        events.append(TextDelta(delta.content))
-    for call in (delta.tool_calls if delta is not None else None) or []:
-        index = call.index or 0
-        function = call.function
+    delta = choice.get("delta") or {}
+    if delta.get("content"):
+        events.append(TextDelta(delta["content"]))
+    for call in delta.get("tool_calls") or []:
+        index = call.get("index") or 0
+        function = call.get("function") or {}
         if index not in started:
             started.add(index)
-            events.append(
-                ToolCallStarted(
-                    index, call.id or f"call_{index}", (function and function.name) or ""
-                )
-            )
-        if function is not None and function.arguments:
-            events.append(ToolArgumentsDelta(index, function.arguments))
-    if choice.finish_reason:
-        assembler.finish = _FINISH.get(choice.finish_reason, "stop")
+            call_id = call.get("id") or f"call_{index}"
+            events.append(ToolCallStarted(index, call_id, function.get("name") or ""))
+        if function.get("arguments"):
+            events.append(ToolArgumentsDelta(index, function["arguments"]))
+    if choice.get("finish_reason"):
+        assembler.finish = _FINISH.get(choice["finish_reason"], "stop")
     return events

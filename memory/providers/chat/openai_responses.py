@@ -22,6 +22,7 @@ from memory.providers.chat.base import (
     ToolCallStarted,
     Usage,
 )
+from memory.providers.chat.events import error_message
 from memory.providers.chat.openai_chat import OpenAIClientMixin
 from memory.providers.llm import is_reasoning_model
 
@@ -109,71 +110,82 @@ class OpenAIResponses(OpenAIClientMixin):
         """The model's whole answer."""
         try:
             response = await self._client().responses.create(**self.request(request, stream=False))
-            return _result(response)
+            return _result(response.model_dump())
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, KeyError, TypeError) as exc:
             raise ChatError(f"{self.name}: unexpected response shape") from exc
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         """The model's answer as it is produced, ending with Finished."""
         assembler = StreamAssembler()
-        final: Any = None
+        final: dict[str, Any] | None = None
         calls: dict[int, int] = {}  # output_index -> tool call index
+        body = self.request(request, stream=True)
         try:
-            events = await self._client().responses.create(**self.request(request, stream=True))
-            async with events:  # closed even when the run stops reading
-                async for event in events:
-                    kind = getattr(event, "type", "")
+            streamed = self._client().responses.with_streaming_response.create(**body)
+            async with streamed as response:  # closed even when the run stops reading
+                async for name, event in self._events(response):
+                    kind = event.get("type") or name or ""
                     if kind == "response.output_text.delta":
-                        yield assembler.add(TextDelta(event.delta))
-                    elif (
-                        kind == "response.output_item.added" and event.item.type == "function_call"
-                    ):
-                        calls[event.output_index] = len(calls)
-                        item = event.item
-                        yield assembler.add(
-                            ToolCallStarted(calls[event.output_index], item.call_id, item.name)
-                        )
+                        yield assembler.add(TextDelta(event["delta"]))
+                    elif kind == "response.output_item.added":
+                        item = event["item"]
+                        if item.get("type") == "function_call":
+                            calls[event["output_index"]] = len(calls)
+                            index = calls[event["output_index"]]
+                            yield assembler.add(
+                                ToolCallStarted(index, item["call_id"], item["name"])
+                            )
                     elif kind == "response.function_call_arguments.delta":
-                        index = calls.get(event.output_index)
-                        if index is not None:
-                            yield assembler.add(ToolArgumentsDelta(index, event.delta))
+                        call = calls.get(event["output_index"])
+                        if call is not None:
+                            yield assembler.add(ToolArgumentsDelta(call, event["delta"]))
                     elif kind in ("response.completed", "response.incomplete"):
-                        final = event.response
+                        final = event["response"]
                     elif kind in ("response.failed", "error"):
                         raise ChatError(f"{self.name}: {_failure(event)}")
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ChatError(f"{self.name}: unexpected response event") from exc
         if final is None:
             raise ChatError(f"{self.name}: the response stream ended before it completed")
-        yield Finished(_result(final))
+        try:
+            result = _result(final)
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ChatError(f"{self.name}: unexpected response shape") from exc
+        yield Finished(result)
 
 
-def _result(response: Any) -> ChatResult:
-    """A whole Responses answer as a ChatResult."""
+def _result(response: dict[str, Any]) -> ChatResult:
+    """A whole Responses answer (as JSON) as a ChatResult."""
     texts: list[str] = []
     calls: list[ToolCall] = []
-    for item in response.output or []:
-        if item.type == "message":
-            texts.extend(part.text for part in item.content if part.type == "output_text")
-        elif item.type == "function_call":
-            calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
-    details = getattr(response, "incomplete_details", None)
-    if response.status == "incomplete" and getattr(details, "reason", "") == "max_output_tokens":
+    for item in response.get("output") or []:
+        if item["type"] == "message":
+            texts.extend(part["text"] for part in item["content"] if part["type"] == "output_text")
+        elif item["type"] == "function_call":
+            calls.append(
+                ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
+            )
+    details = response.get("incomplete_details") or {}
+    if response.get("status") == "incomplete" and details.get("reason") == "max_output_tokens":
         finish = "length"
     else:
         finish = "tool_calls" if calls else "stop"
-    usage = response.usage
+    usage = response.get("usage")
     return ChatResult(
         text="".join(texts),
         tool_calls=calls,
         finish=finish,  # type: ignore[arg-type]
-        usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
+        usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))
+        if usage
+        else Usage(),
     )
 
 
-def _failure(event: Any) -> str:
+def _failure(event: dict[str, Any]) -> str:
     """The reason a streamed response failed."""
-    error = getattr(getattr(event, "response", None), "error", None) or event
-    return str(getattr(error, "message", None) or "the response failed")
+    error = (event.get("response") or {}).get("error") or event
+    return error_message(error, "the response failed")
