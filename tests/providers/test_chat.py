@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -248,69 +252,129 @@ def test_an_error_event_mid_stream_is_a_chat_error_with_its_message(style, fake,
     assert [event.text for event in seen] == ["par"]  # what came before the error got through
 
 
-def test_events_split_over_lines_comments_and_a_missing_last_blank_line():
-    """The reader follows the SSE format, whichever way the server breaks its events."""
+class BytesResponse:
+    """The two things server_sent_events reads of an AsyncAPIResponse, over given chunks."""
+
+    http_request = None
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.http_response = self
+        self.chunks = chunks
+
+    async def aiter_bytes(self):
+        for chunk in self.chunks:
+            yield chunk
+
+
+def read_events(chunks: list[bytes]) -> list[Any]:
     from memory.providers.chat.events import server_sent_events
 
-    class Response:
-        http_request = None
-
-        async def iter_lines(self):
-            for line in [
-                ": a comment, then a keep-alive",
-                "",
-                "event: one",
-                'data: {"a":',
-                "data: 1}",
-                "id: 7",
-                "",
-                "data:[DONE]",
-                "",
-                'data: {"last": true}',
-            ]:
-                yield line
-
     async def read() -> list[Any]:
-        events = server_sent_events(Response(), timeout_error=OSError, connection_error=OSError)
+        events = server_sent_events(
+            BytesResponse(chunks), timeout_error=OSError, connection_error=OSError
+        )
         return [event async for event in events]
 
-    assert asyncio.run(read()) == [("one", {"a": 1}), (None, {"last": True})]
+    return asyncio.run(read())
+
+
+def test_events_follow_the_sse_format_whichever_way_the_body_is_cut():
+    body = (
+        "\ufeff: a comment, then a keep-alive\r\n\r\n"
+        'event: one\r\ndata: {"a":\r\ndata:1}\r\nid: 7\r\n\r\n'
+        "event: empty\n\n"  # no data: no event
+        'data: {"b": 2}\r\r'  # bare CRs end lines too
+        'data: {"unfinished": true}'  # no blank line before the body ends: dropped
+    ).encode()
+    expected = [("one", {"a": 1}), (None, {"b": 2})]
+    assert read_events([body]) == expected
+    # Every cut of the body into two chunks, including between the CR and LF of a CRLF.
+    for cut in range(1, len(body)):
+        assert read_events([body[:cut], body[cut:]]) == expected, cut
+
+
+def test_line_separators_inside_json_strings_are_not_line_ends():
+    """U+2028, U+2029 and U+0085 may stand raw in JSON strings; str.splitlines would cut there."""
+    text = "a\u2028b\u2029c\x85d"
+    body = f"data: {json.dumps({'text': text}, ensure_ascii=False)}\n\n".encode()
+    assert read_events([body]) == [(None, {"text": text})]
+
+
+def test_nothing_after_done_is_read_as_an_event():
+    body = b'data: {"a": 1}\n\ndata: [DONE]\n\ndata: {"late": true}\n\n'
+    assert read_events([body]) == [(None, {"a": 1})]
+
+
+@contextmanager
+def one_raw_answer(
+    monkeypatch: pytest.MonkeyPatch, style: str, body: str, *, hold: float = 0.0
+) -> Iterator[None]:
+    """A server that answers one request with these SSE bytes (chunked), keeps the socket open
+    for `hold` seconds, then closes it without ending the body; the vendor is pointed at it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(5)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            head += "transfer-encoding: chunked\r\n\r\n"
+            data = body.encode()
+            connection.sendall(head.encode() + b"%x\r\n%s\r\n" % (len(data), data))
+            time.sleep(hold)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+
+    class Raw:  # only what configure() reads
+        openai_base_url = f"http://127.0.0.1:{port}/v1"
+        anthropic_base_url = f"http://127.0.0.1:{port}"
+
+    configure(monkeypatch, Raw(), style)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        server.join(10)
+        listener.close()
+
+
+async def text_until_error(provider: Any, request: ChatRequest, seen: list[str]) -> None:
+    async for event in provider.stream(request):
+        if isinstance(event, TextDelta):
+            seen.append(event.text)
 
 
 @pytest.mark.parametrize("style", VENDORS)
 def test_a_connection_cut_mid_stream_is_a_chat_error(style, monkeypatch):
     """The server sends one event and closes the socket: the SDK's connection error, mapped."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     first = MID_STREAM_ERRORS[style].split("\n\n")[0] + "\n\n"
-
-    def serve() -> None:
-        connection, _ = listener.accept()
-        with connection:
-            connection.recv(65536)
-            head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-            head += "transfer-encoding: chunked\r\n\r\n"
-            body = first.encode()
-            connection.sendall(head.encode() + b"%x\r\n%s\r\n" % (len(body), body))
-
-    server = threading.Thread(target=serve, daemon=True)
-    server.start()
-
-    class Cut:  # only what configure() reads
-        openai_base_url = f"http://127.0.0.1:{port}/v1"
-        anthropic_base_url = f"http://127.0.0.1:{port}"
-
-    configure(monkeypatch, Cut(), style)  # type: ignore[arg-type]
     request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
-    try:
-        with pytest.raises(ChatError, match=r"m-9 failed: could not connect"):
-            run(collect(get_chat(max_retries=0), request))
-    finally:
-        server.join(5)
-        listener.close()
+    seen: list[str] = []
+    with (
+        one_raw_answer(monkeypatch, style, first),
+        pytest.raises(ChatError, match=r"m-9 failed: could not connect"),
+    ):
+        run(text_until_error(get_chat(max_retries=0), request, seen))
+    assert seen == ["par"]  # the event before the cut got through
+
+
+def test_the_answer_ends_at_done_even_if_the_server_keeps_the_body_open(monkeypatch):
+    """OpenAI's [DONE] ends the answer: what follows is drained for DRAIN_SECONDS at most."""
+    from memory.providers.chat.events import DRAIN_SECONDS
+
+    body = MID_STREAM_ERRORS["chat"].split("\n\n")[0] + "\n\ndata: [DONE]\n\n"
+    body += 'data: {"choices": [{"index": 0, "delta": {"content": "late"}}]}\n\n'
+    request = ChatRequest(model="m-9", system="", messages=[ChatMessage("user", "x")])
+    with one_raw_answer(monkeypatch, "chat", body, hold=3.0):
+        started = time.monotonic()
+        events = run(collect(get_chat(max_retries=0), request))
+        took = time.monotonic() - started
+    assert events[-1].result.text == "par"
+    assert took < 1.0 + DRAIN_SECONDS  # not the 3 s the server holds the socket open
 
 
 @pytest.mark.parametrize("style", VENDORS)

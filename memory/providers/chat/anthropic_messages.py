@@ -26,7 +26,7 @@ from memory.providers.chat.base import (
     Usage,
     VendorChat,
 )
-from memory.providers.chat.events import error_message, server_sent_events
+from memory.providers.chat.events import error_message, server_sent_events, shaped
 from memory.providers.llm import shared_ssl_context
 
 JSON_ONLY = "Answer with one JSON object and nothing else."
@@ -163,9 +163,7 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         """The model's answer as it is produced, ending with Finished (events read as plain
         JSON: memory.providers.chat.events)."""
-        assembler = StreamAssembler()
-        blocks: dict[int, int] = {}  # content block index -> tool call index
-        prompt_tokens = completion_tokens = 0
+        stream = _MessageStream(StreamAssembler())
         body = self.request(request, stream=True)
         try:
             streamed = self._client().messages.with_streaming_response.create(**body)
@@ -175,39 +173,50 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
                     timeout_error=anthropic.APITimeoutError,
                     connection_error=anthropic.APIConnectionError,
                 ):
-                    kind = event.get("type") or name
-                    if kind == "message_start":
-                        prompt_tokens = int(event["message"]["usage"].get("input_tokens") or 0)
-                    elif kind == "content_block_start":
-                        block = event["content_block"]
-                        if block.get("type") == "tool_use":
-                            blocks[event["index"]] = len(blocks)
-                            started = ToolCallStarted(
-                                blocks[event["index"]], block["id"], block["name"]
-                            )
-                            yield assembler.add(started)
-                    elif kind == "content_block_delta":
-                        delta = event["delta"]
-                        if delta.get("type") == "text_delta":
-                            yield assembler.add(TextDelta(delta["text"]))
-                        elif delta.get("type") == "input_json_delta" and event["index"] in blocks:
-                            arguments = ToolArgumentsDelta(
-                                blocks[event["index"]], delta["partial_json"]
-                            )
-                            yield assembler.add(arguments)
-                    elif kind == "message_delta":
-                        stop = (event.get("delta") or {}).get("stop_reason") or ""
-                        assembler.finish = _FINISH.get(stop, "stop")
-                        completion_tokens = int(
-                            (event.get("usage") or {}).get("output_tokens") or 0
-                        )
-                    elif kind == "error":
+                    with shaped(f"{self.name} message event"):
+                        kind = event.get("type") or name
+                        events = stream.take(kind, event)
+                    if kind == "error":
                         error = event.get("error")
                         message = error_message(error, "An error occurred during streaming")
                         raise anthropic.APIError(message, response.http_request, body=error)
+                    for chat_event in events:
+                        yield stream.assembler.add(chat_event)
         except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ChatError(f"{self.name}: unexpected message event") from exc
-        assembler.usage = Usage(prompt_tokens, completion_tokens)
-        yield Finished(assembler.result())
+        stream.assembler.usage = Usage(stream.prompt_tokens, stream.completion_tokens)
+        yield Finished(stream.assembler.result())
+
+
+class _MessageStream:
+    """What a streamed message has said so far: its tool-use blocks and its token counts."""
+
+    def __init__(self, assembler: StreamAssembler) -> None:
+        self.assembler = assembler
+        self.blocks: dict[int, int] = {}  # content block index -> tool call index
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    def take(self, kind: str | None, event: dict[str, Any]) -> list[ChatEvent]:
+        """The run's events for one of the message's (usage may be missing on compatible
+        servers: it is only counted)."""
+        if kind == "message_start":
+            usage = (event.get("message") or {}).get("usage") or {}
+            self.prompt_tokens = int(usage.get("input_tokens") or 0)
+        elif kind == "content_block_start":
+            block = event["content_block"]
+            if block.get("type") == "tool_use":
+                index = self.blocks[event["index"]] = len(self.blocks)
+                return [ToolCallStarted(index, block["id"], block["name"])]
+        elif kind == "content_block_delta":
+            delta = event["delta"]
+            if delta.get("type") == "text_delta":
+                return [TextDelta(delta["text"])]
+            if delta.get("type") == "input_json_delta" and event["index"] in self.blocks:
+                return [ToolArgumentsDelta(self.blocks[event["index"]], delta["partial_json"])]
+        elif kind == "message_delta":
+            stop = (event.get("delta") or {}).get("stop_reason") or ""
+            self.assembler.finish = _FINISH.get(stop, "stop")
+            usage = event.get("usage") or {}
+            self.completion_tokens = int(usage.get("output_tokens") or 0)
+        return []

@@ -7,22 +7,33 @@ anthropic 2.14 ~0.04 ms. A run reads a handful of fields per event, and every op
 that cost for every token, on the web process that also serves the rest of the API. So the
 providers let the SDK send the request (authentication, retries, and HTTP errors mapped to its
 exceptions, all before the body) through `with_streaming_response`, and read the body here.
-Transport failures while reading are raised as the SDK's own exceptions, as its streams do.
+Transport failures while reading are raised as the SDK's own exceptions (as the openai SDK's
+streams do; the anthropic SDK's let httpx's escape).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import httpx2
 
+from memory.providers.chat.base import ChatError
+
 # What the SDKs' own streams map to their APIConnectionError (anyio's EndOfStream is a TLS
 # connection cut short).
 _CONNECTION_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+# SSE lines end with CRLF, LF or CR, and nothing else: str.splitlines (and so httpx's
+# iter_lines) would also split on U+2028, U+2029 and U+0085, which JSON strings may hold raw.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+# After OpenAI's [DONE], how long the rest of the body may take to arrive: read to its end, the
+# connection goes back to the client's pool (what the openai SDK does, with the same limit).
+DRAIN_SECONDS = 0.1
 
 
 async def server_sent_events(
@@ -34,21 +45,21 @@ async def server_sent_events(
     """(event name or None, decoded data) of each event of a streaming `AsyncAPIResponse`.
 
     Follows the SSE format: `event:` and `data:` fields up to a blank line, several data lines
-    joined by newlines, comments and other fields skipped. OpenAI's closing `[DONE]` is skipped
-    and the body is read to its end, so the connection goes back to the client's pool.
-    timeout_error and connection_error are the SDK's exception classes (constructed with
-    `request=`).
+    joined by newlines, comments and other fields skipped, an event without data skipped, and
+    an unfinished last event (no blank line before the body ends) dropped. OpenAI's closing
+    `[DONE]` ends the events. timeout_error and connection_error are the SDK's exception classes
+    (constructed with `request=`); transport failures while reading are raised as those.
     """
     request = response.http_request
+    lines = _lines(response.http_response.aiter_bytes())
     name: str | None = None
     data: list[str] = []
-    lines = response.iter_lines()
     try:
         while True:
             try:
                 line = await anext(lines)
             except StopAsyncIteration:
-                break
+                return
             except httpx2.TimeoutException as exc:
                 raise timeout_error(request=request) from exc
             except _CONNECTION_ERRORS as exc:
@@ -61,13 +72,55 @@ async def server_sent_events(
                 elif field == "event":
                     name = value
                 continue
-            if data and data != ["[DONE]"]:
-                yield name, json.loads("\n".join(data))
-            name, data = None, []
-        if data and data != ["[DONE]"]:  # a last event without its blank line
-            yield name, json.loads("\n".join(data))
+            text = "\n".join(data)
+            name_was, name, data = name, None, []
+            if text.startswith("[DONE]"):
+                await _drain(lines)
+                return
+            if text:
+                yield name_was, json.loads(text)
     finally:
         await lines.aclose()
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
+    """The body's lines (a byte order mark at its start removed)."""
+    pending = b""
+    first = True
+    async for chunk in chunks:
+        pending += chunk
+        # A CR at the end may be the first half of a CRLF: keep it for the next chunk.
+        held = pending.endswith(b"\r")
+        *complete, pending = _LINE_END.split(pending[:-1] if held else pending)
+        if held:
+            pending += b"\r"
+        for line in complete:
+            text = line.decode("utf-8", errors="replace")
+            if first:
+                text, first = text.removeprefix("\ufeff"), False
+            yield text
+    for line in _LINE_END.split(pending)[:-1]:  # complete lines only
+        yield line.decode("utf-8", errors="replace")
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read what follows [DONE] for at most DRAIN_SECONDS; failures there do not matter."""
+    try:
+        with anyio.move_on_after(DRAIN_SECONDS):
+            async for _ in lines:
+                pass
+    except (httpx2.HTTPError, *_CONNECTION_ERRORS):
+        pass
+
+
+@contextmanager
+def shaped(what: str) -> Iterator[None]:
+    """Reading one event: a field missing or of another type is a ChatError naming `what`
+    (only around the reading: a programming error elsewhere is not blamed on the vendor)."""
+    try:
+        yield
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ChatError(f"{what}: unexpected event shape ({type(exc).__name__}: {exc})") from exc
 
 
 def error_message(error: Any, default: str) -> str:
@@ -76,4 +129,4 @@ def error_message(error: Any, default: str) -> str:
     return message if isinstance(message, str) and message else default
 
 
-__all__ = ["error_message", "server_sent_events"]
+__all__ = ["DRAIN_SECONDS", "error_message", "server_sent_events", "shaped"]

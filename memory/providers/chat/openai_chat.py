@@ -26,7 +26,7 @@ from memory.providers.chat.base import (
     VendorChat,
     estimate_tokens,
 )
-from memory.providers.chat.events import error_message, server_sent_events
+from memory.providers.chat.events import error_message, server_sent_events, shaped
 from memory.providers.llm import is_reasoning_model, shared_ssl_context
 
 _FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
@@ -181,20 +181,28 @@ class OpenAIChatCompletions(OpenAIClientMixin):
             streamed = self._client().chat.completions.with_streaming_response.create(**body)
             async with streamed as response:  # closed even when the run stops reading
                 async for _, chunk in self._events(response):
-                    usage = chunk.get("usage")
-                    if usage:
-                        assembler.usage = Usage(
-                            int(usage.get("prompt_tokens") or 0),
-                            int(usage.get("completion_tokens") or 0),
-                        )
-                    for choice in chunk.get("choices") or []:
-                        for event in _choice_events(choice, started, assembler):
-                            yield assembler.add(event)
+                    with shaped(f"{self.name} chat completion chunk"):
+                        events = _chunk_events(chunk, started, assembler)
+                    for event in events:
+                        yield assembler.add(event)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ChatError(f"{self.name}: unexpected chat completion chunk") from exc
         yield Finished(assembler.result(len(str(request.messages))))
+
+
+def _chunk_events(
+    chunk: dict[str, Any], started: set[int], assembler: StreamAssembler
+) -> list[ChatEvent]:
+    """The events one streamed chunk carries (its usage goes to the assembler)."""
+    usage = chunk.get("usage")
+    if usage:
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        assembler.usage = Usage(int(prompt or 0), int(completion or 0))
+    return [
+        event
+        for choice in chunk.get("choices") or []
+        for event in _choice_events(choice, started, assembler)
+    ]
 
 
 def _choice_events(

@@ -22,7 +22,7 @@ from memory.providers.chat.base import (
     ToolCallStarted,
     Usage,
 )
-from memory.providers.chat.events import error_message
+from memory.providers.chat.events import error_message, shaped
 from memory.providers.chat.openai_chat import OpenAIClientMixin
 from memory.providers.llm import is_reasoning_model
 
@@ -110,52 +110,65 @@ class OpenAIResponses(OpenAIClientMixin):
         """The model's whole answer."""
         try:
             response = await self._client().responses.create(**self.request(request, stream=False))
-            return _result(response.model_dump())
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
-        except (AttributeError, KeyError, TypeError) as exc:
-            raise ChatError(f"{self.name}: unexpected response shape") from exc
+        # As JSON, read as a streamed answer's last event is; items this SDK does not know
+        # are kept as they came, without a warning each.
+        with shaped(f"{self.name} response"):
+            return _result(response.model_dump(warnings=False))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         """The model's answer as it is produced, ending with Finished."""
-        assembler = StreamAssembler()
-        final: dict[str, Any] | None = None
-        calls: dict[int, int] = {}  # output_index -> tool call index
+        stream = _ResponseStream(StreamAssembler())
         body = self.request(request, stream=True)
         try:
             streamed = self._client().responses.with_streaming_response.create(**body)
             async with streamed as response:  # closed even when the run stops reading
                 async for name, event in self._events(response):
-                    kind = event.get("type") or name or ""
-                    if kind == "response.output_text.delta":
-                        yield assembler.add(TextDelta(event["delta"]))
-                    elif kind == "response.output_item.added":
-                        item = event["item"]
-                        if item.get("type") == "function_call":
-                            calls[event["output_index"]] = len(calls)
-                            index = calls[event["output_index"]]
-                            yield assembler.add(
-                                ToolCallStarted(index, item["call_id"], item["name"])
-                            )
-                    elif kind == "response.function_call_arguments.delta":
-                        call = calls.get(event["output_index"])
-                        if call is not None:
-                            yield assembler.add(ToolArgumentsDelta(call, event["delta"]))
-                    elif kind in ("response.completed", "response.incomplete"):
-                        final = event["response"]
-                    elif kind in ("response.failed", "error"):
-                        raise ChatError(f"{self.name}: {_failure(event)}")
+                    with shaped(f"{self.name} response event"):
+                        events = stream.take(event.get("type") or name or "", event)
+                    if stream.failure is not None:
+                        raise ChatError(f"{self.name}: {stream.failure}")
+                    for chat_event in events:
+                        yield stream.assembler.add(chat_event)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ChatError(f"{self.name}: unexpected response event") from exc
-        if final is None:
+        if stream.final is None:
             raise ChatError(f"{self.name}: the response stream ended before it completed")
-        try:
-            result = _result(final)
-        except (AttributeError, KeyError, TypeError) as exc:
-            raise ChatError(f"{self.name}: unexpected response shape") from exc
+        with shaped(f"{self.name} response"):
+            result = _result(stream.final)
         yield Finished(result)
+
+
+class _ResponseStream:
+    """What a streamed response has said so far: its tool calls, its end or its failure."""
+
+    def __init__(self, assembler: StreamAssembler) -> None:
+        self.assembler = assembler
+        self.calls: dict[int, int] = {}  # output_index -> tool call index
+        self.final: dict[str, Any] | None = None
+        self.failure: str | None = None
+
+    def take(self, kind: str, event: dict[str, Any]) -> list[ChatEvent]:
+        """The run's events for one of the response's."""
+        if self.final is not None:  # nothing counts after the response's end
+            return []
+        if kind == "response.output_text.delta":
+            return [TextDelta(event["delta"])]
+        if kind == "response.output_item.added":
+            item = event["item"]
+            if item.get("type") != "function_call":
+                return []
+            index = self.calls[event["output_index"]] = len(self.calls)
+            return [ToolCallStarted(index, item["call_id"], item["name"])]
+        if kind == "response.function_call_arguments.delta":
+            call = self.calls.get(event["output_index"])
+            return [] if call is None else [ToolArgumentsDelta(call, event["delta"])]
+        if kind in ("response.completed", "response.incomplete"):
+            self.final = event["response"]
+        elif kind in ("response.failed", "error"):
+            self.failure = _failure(event)
+        return []
 
 
 def _result(response: dict[str, Any]) -> ChatResult:
