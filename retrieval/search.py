@@ -31,11 +31,12 @@ INDEXED_EMBEDDING_MODELS: dict[str, int] = {
 }
 # Up to this many rows in scope, exact search: always complete. A project's rows lie scattered
 # over the table as they were learned (one heap page each), so a scan costs ~3 µs a row here:
-# ~6 ms at this size, 13.5 ms at 4,471 rows. Above it the scope is searched through HNSW, its
-# own index once the `project_index` job has built it (memory.services.indexes). Lower would
-# mean more of those partial indexes, and each one on the table costs every learn and recall a
-# little (planning, and opening it on insert): 137 more cost ~3.5 ms a learn and ~1.5 ms a
-# recall in small projects at 100k rows (docs/benchmarks.md, "Exact search up to 2,000 rows").
+# ~6 ms at this size, 13.6 ms at 4,471 rows. Above it the scope is searched through HNSW, its
+# own index once the `project_index` job has built it (memory.services.indexes). 2,000
+# measured better than 1,000, 3,000 and 5,000 over 150 Zipf projects at 100k rows; lower would
+# mean many more partial indexes, and each one on the table costs every learn and recall a
+# little (planning, and opening it on insert): 137 more cost ~3.5 ms a learn and ~1.7 ms a
+# recall in small projects (docs/benchmarks.md, "Exact search up to 2,000 rows").
 EXACT_SEARCH_MAX_ROWS = 2000
 # The session's setting (`configure_connection`): enough for the largest candidate window
 # (limit 50 x 4 candidates per result) of a search that does not set its own.
