@@ -379,7 +379,7 @@ def test_the_answer_ends_at_done_even_if_the_server_keeps_the_body_open(monkeypa
 
 @pytest.mark.parametrize("style", VENDORS)
 def test_streamed_events_are_read_as_plain_json_not_as_sdk_objects(style, fake, monkeypatch):
-    """A typed SDK object per event costs ~0.24 ms of CPU per token of every open stream with
+    """A typed SDK object per event costs ~0.2 ms of CPU per token of every open stream with
     openai (bench/stream_events.py): the SDKs' stream classes must not be used."""
     import anthropic
     import openai

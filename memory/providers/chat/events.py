@@ -1,8 +1,8 @@
 """A streamed answer's server-sent events, read as plain JSON (Django-free).
 
 The vendor SDKs turn every streamed event into a typed (pydantic) object. `bench/stream_events.py`
-(a 150-token answer from the loopback fake): openai 3.57 spends ~0.24 ms of CPU more per event
-than reading it here (50-54 ms against 15-16 ms a stream, Chat Completions and Responses),
+(a 150-token answer from the loopback fake): openai 3.57 spends ~0.2 ms of CPU more per event
+than reading it here (43-53 ms against 14-17 ms a stream, Chat Completions and Responses),
 anthropic 2.14 ~0.04 ms. A run reads a handful of fields per event, and every open stream pays
 that cost for every token, on the web process that also serves the rest of the API. So the
 providers let the SDK send the request (authentication, retries, and HTTP errors mapped to its
