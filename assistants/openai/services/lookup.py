@@ -36,28 +36,24 @@ NAMES: dict[type[models.Model], str] = {
 }
 
 
-def find(
-    model: type[Row], project: Project, public_id: str, *, lock: bool = False, **scope: Any
-) -> Row:
+def find(model: type[Row], project: Project, public_id: str, **scope: Any) -> Row:
     """The project's object with this id (narrowed by scope, e.g. thread=...), or NotFound."""
     queryset = model._default_manager.filter(project_id=project.pk, public_id=public_id, **scope)
     queryset = queryset.select_related("project")  # audit entries name the project's tenant
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
     row = queryset.first()
     if row is None:
         raise NotFound(f"No {NAMES.get(model, 'object')} found with id '{public_id}'.")
     return row
 
 
-def find_thread(project: Project, public_id: str, *, lock: bool = False) -> Thread:
-    """The project's thread with this id, or NotFound."""
-    return find(Thread, project, public_id, lock=lock)
+def find_thread(project: Project, public_id: str) -> Thread:
+    """The project's thread with this id, or NotFound (run_start reads one locked)."""
+    return find(Thread, project, public_id)
 
 
-def find_run(project: Project, thread: Thread, public_id: str, *, lock: bool = False) -> Run:
+def find_run(project: Project, thread: Thread, public_id: str) -> Run:
     """A run of this thread, or NotFound."""
-    run = find(Run, project, public_id, lock=lock, thread=thread)
+    run = find(Run, project, public_id, thread=thread)
     run.thread = thread
     return run
 
