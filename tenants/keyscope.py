@@ -39,7 +39,7 @@ from tenants.models import (
     Tenant,
     TenantUserObjectPermission,
 )
-from tenants.statements import from_row, read_columns
+from tenants.statements import from_row, read_columns, split_row
 
 __all__ = [
     "PROJECT_HEADER",
@@ -174,13 +174,9 @@ def load_key_scope(prefix: str, project_slug: str = "", key_hash: str = "") -> K
     row = _row(prefix, project_slug, key_hash)
     if row is None:
         return None
-    values = list(row)
-    parts = []
-    for model in (ApiKey, get_user_model(), Tenant, Project):
-        width = len(_fields(model))
-        parts.append(tuple(values[:width]))
-        values = values[width:]
-    key_values, user_values, tenant_values, project_values = parts
+    key_values, user_values, tenant_values, project_values = split_row(
+        row, ApiKey, get_user_model(), Tenant, Project
+    )
     key = from_row(ApiKey, key_values)
     key.user = from_row(get_user_model(), user_values)
     key.tenant = tenant = from_row(Tenant, tenant_values)
@@ -190,7 +186,7 @@ def load_key_scope(prefix: str, project_slug: str = "", key_hash: str = "") -> K
         project.tenant = tenant
     key.project = project if key.project_id is not None else None
     return KeyScope(
-        key=key, named=project_slug, project=project, codenames=frozenset(values[0] or ())
+        key=key, named=project_slug, project=project, codenames=frozenset(row[-1] or ())
     )
 
 

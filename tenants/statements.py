@@ -82,6 +82,17 @@ def from_row(model: type[Model], row: Any) -> Any:
     return model.from_db(connection.alias, names, converted)
 
 
+def split_row(row: Any, *models: type[Model]) -> list[tuple[Any, ...]]:
+    """The values of a row that reads several models' `read_columns` side by side, one tuple
+    per model (for `from_row`)."""
+    parts, start = [], 0
+    for model in models:
+        width = len(model._meta.concrete_fields)
+        parts.append(tuple(row[start : start + width]))
+        start += width
+    return parts
+
+
 def select_list(model: type[Model], prefix: str, overrides: dict[str, str]) -> tuple[str, str]:
     """`(col, …)` and the matching `%(param)s::type, …` with some columns given as SQL."""
     names, bound = [], []

@@ -21,7 +21,7 @@ from assistants.models import (
 )
 from engramia_site.errors import NotFound
 from tenants.models import Project
-from tenants.statements import from_row, read_columns
+from tenants.statements import from_row, read_columns, split_row
 
 Row = TypeVar("Row", bound=models.Model)
 NAMES: dict[type[models.Model], str] = {
@@ -132,11 +132,11 @@ def run_start(
         raise NotFound(f"No {NAMES[Thread]} found with id '{thread_id}'.")
     thread = from_row(Thread, thread_row)
     thread.project = project  # audit entries name the project's tenant
-    width = len(Run._meta.concrete_fields)
-    active = None if row[0] is None else from_row(Run, row[:width])
+    run_values, assistant_values = split_row(row, Run, Assistant)
+    active = None if run_values[0] is None else from_row(Run, run_values)
     if active is not None:
         active.thread = thread
-    assistant = None if row[width] is None else from_row(Assistant, row[width:])
+    assistant = None if assistant_values[0] is None else from_row(Assistant, assistant_values)
     if assistant is not None:
         assistant.project = project
     messages = None
