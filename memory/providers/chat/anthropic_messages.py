@@ -173,7 +173,7 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
                     timeout_error=anthropic.APITimeoutError,
                     connection_error=anthropic.APIConnectionError,
                 ):
-                    with shaped(f"{self.name} message event"):
+                    with shaped(self.name, "message event"):
                         kind = event.get("type") or name
                         events = stream.take(kind, event)
                     if kind == "error":

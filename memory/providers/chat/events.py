@@ -114,13 +114,16 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 
 
 @contextmanager
-def shaped(what: str) -> Iterator[None]:
-    """Reading one event: a field missing or of another type is a ChatError naming `what`
-    (only around the reading: a programming error elsewhere is not blamed on the vendor)."""
+def shaped(source: str, what: str) -> Iterator[None]:
+    """Reading one event (`what`, from `source`, the provider's name): a field missing or of
+    another type is a ChatError naming both (only around the reading: a programming error
+    elsewhere is not blamed on the vendor). Entered once per streamed event: nothing is
+    formatted unless it fails."""
     try:
         yield
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise ChatError(f"{what}: unexpected event shape ({type(exc).__name__}: {exc})") from exc
+        detail = f"{type(exc).__name__}: {exc}"
+        raise ChatError(f"{source} {what}: unexpected event shape ({detail})") from exc
 
 
 def error_message(error: Any, default: str) -> str:

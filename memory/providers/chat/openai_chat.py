@@ -181,7 +181,7 @@ class OpenAIChatCompletions(OpenAIClientMixin):
             streamed = self._client().chat.completions.with_streaming_response.create(**body)
             async with streamed as response:  # closed even when the run stops reading
                 async for _, chunk in self._events(response):
-                    with shaped(f"{self.name} chat completion chunk"):
+                    with shaped(self.name, "chat completion chunk"):
                         events = _chunk_events(chunk, started, assembler)
                     for event in events:
                         yield assembler.add(event)

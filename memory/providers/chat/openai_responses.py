@@ -114,7 +114,7 @@ class OpenAIResponses(OpenAIClientMixin):
             raise self._error(exc, request.model) from exc
         # As JSON, read as a streamed answer's last event is; items this SDK does not know
         # are kept as they came, without a warning each.
-        with shaped(f"{self.name} response"):
+        with shaped(self.name, "response"):
             return _result(response.model_dump(warnings=False))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
@@ -125,7 +125,7 @@ class OpenAIResponses(OpenAIClientMixin):
             streamed = self._client().responses.with_streaming_response.create(**body)
             async with streamed as response:  # closed even when the run stops reading
                 async for name, event in self._events(response):
-                    with shaped(f"{self.name} response event"):
+                    with shaped(self.name, "response event"):
                         events = stream.take(event.get("type") or name or "", event)
                     if stream.failure is not None:
                         raise ChatError(f"{self.name}: {stream.failure}")
@@ -135,7 +135,7 @@ class OpenAIResponses(OpenAIClientMixin):
             raise self._error(exc, request.model) from exc
         if stream.final is None:
             raise ChatError(f"{self.name}: the response stream ended before it completed")
-        with shaped(f"{self.name} response"):
+        with shaped(self.name, "response"):
             result = _result(stream.final)
         yield Finished(result)
 
