@@ -5,7 +5,9 @@ Importing this module does not touch Django; the first call configures it from t
 server, providers), checks the database, and creates the tenant and project if they are missing.
 
 The ORM is synchronous and its connections are per thread. Async twins run calls in worker
-threads; a worker thread closes its connection after each call so no thread holds one forever.
+threads; a worker thread gives its connection back after each call so no thread holds one
+forever. When local mode sets Django up itself, the process pools its connections
+(LOCAL_POOL_SIZE), so giving one back and borrowing it again costs no new connection.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from engramia.config import Scope
@@ -45,6 +48,13 @@ PROJECT_CACHE_SECONDS = 5.0
 # 4-6 ms recall on a busy machine. After a pause, a database error or the connection's maximum
 # age they are (Django's per-request step, `close_old_connections`).
 RECHECK_CONNECTIONS_AFTER_SECONDS = 1.0
+
+# Connections a local-mode process pools when it sets Django up itself (ENGRAMIA_DB_POOL_SIZE
+# overrides it; 0 turns the pool off). A worker thread (the async twins, background grading)
+# borrows one for each call and gives it back after: without the pool it opened a new
+# connection every call (a recall through `arecall` took 14.7 ms instead of 4.0 on 2 cores).
+LOCAL_POOL_SIZE = 8
+POOL_VARIABLE = "ENGRAMIA_DB_POOL_SIZE"
 
 _setup_lock = threading.Lock()
 _last_call = threading.local()
@@ -74,7 +84,8 @@ def configure_django(settings_module: str | None = None, migrate: bool | None = 
                 "DJANGO_SETTINGS_MODULE", settings_module or DEFAULT_SETTINGS_MODULE
             )
             try:
-                django.setup()
+                with _pooled_unless_set():
+                    django.setup()
             except Exception as exc:
                 raise EngramiaConfigError(
                     f"cannot configure Engramia from the environment "
@@ -88,6 +99,23 @@ def configure_django(settings_module: str | None = None, migrate: bool | None = 
         if not _database_checked:
             _check_database(migrate)
             _database_checked = True
+
+
+@contextmanager
+def _pooled_unless_set() -> Iterator[None]:
+    """ENGRAMIA_DB_POOL_SIZE at LOCAL_POOL_SIZE while the settings are read, unless it is set.
+
+    Only for the settings: the variable is gone again afterwards, so a process this one starts
+    (a job cluster that forks must not pool) does not inherit it.
+    """
+    if POOL_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[POOL_VARIABLE] = str(LOCAL_POOL_SIZE)
+    try:
+        yield
+    finally:
+        os.environ.pop(POOL_VARIABLE, None)
 
 
 def _check_database(migrate: bool | None) -> None:
@@ -148,7 +176,8 @@ def _recycle_connections() -> None:
 
 
 def _release_thread_connections() -> None:
-    """Close this worker thread's database connections (unless a transaction is open)."""
+    """Give back this worker thread's database connections (unless a transaction is open):
+    to the pool when there is one, else closed."""
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):
