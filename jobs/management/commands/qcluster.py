@@ -16,6 +16,7 @@ from django import db
 from django.conf import settings
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
+from engramia_site.gc_freeze import freeze_startup_objects
 from jobs.conf import sweep_seconds
 from jobs.services import prune_task_results, recover_stale_jobs
 
@@ -45,6 +46,8 @@ class Command(QClusterCommand):
         # The cluster forks; a connection (or a pool's) shared with the children would be
         # corrupted.
         close_for_fork()
+        # The workers fork from here: they share what is loaded and skip it when collecting.
+        freeze_startup_objects()
         cluster = Cluster()
         cluster.start()
         if options.get("run_once"):
