@@ -40,6 +40,14 @@ def echo(job: Any, ctx: JobContext) -> dict[str, Any]:
     }
 
 
+@job_kind("test.process", timeout=30)
+def process(job: Any, ctx: JobContext) -> dict[str, Any]:
+    """How the worker process running the job was set up."""
+    import gc
+
+    return {"frozen_objects": gc.get_freeze_count()}
+
+
 @job_kind("test.fail", timeout=30, max_attempts=2)
 def fail(job: Any, ctx: JobContext) -> dict[str, Any]:
     """Fail with the message in params (a bug: no retry)."""

@@ -71,6 +71,14 @@ def test_submit_poll_succeed_as_the_submitter(worker, editor):
     assert done.project_id == editor.project.pk
 
 
+def test_a_job_worker_skips_the_objects_loaded_before_the_fork_when_collecting(worker, project_a):
+    job = submit_job(project=project_a, kind="test.process", params={}, actor=None)
+    result = finished(job, worker)
+    assert result.status == "succeeded", result.error
+    # Frozen before the cluster forked (engramia_site.gc_freeze): Django and the rest.
+    assert result.result["frozen_objects"] > 50_000
+
+
 def test_a_failing_job_ends_failed_with_its_error(worker, project_a):
     job = submit_job(project=project_a, kind="test.fail", params={"message": "kaput"}, actor=None)
     result = finished(job, worker)
