@@ -7,7 +7,7 @@ back after each call. When local mode sets Django up itself it pools connections
 call opens a new connection. Both settings run the same calls in child processes, alternating,
 against one embedded PostgreSQL server, one project of --patterns patterns (hash embedder):
 
-- sync `recall` from the main thread (which keeps its connection either way: the baseline),
+- sync `recall` from the main thread (whose connection is reused either way: the baseline),
 - `arecall` and `alearn` awaited one after another,
 
 and report p50/p95 per call and the connections psycopg opened during the timed calls.

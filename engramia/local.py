@@ -13,14 +13,14 @@ forever. When local mode sets Django up itself, the process pools its connection
 from __future__ import annotations
 
 import asyncio
+import atexit
 import getpass
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 from engramia.config import Scope
@@ -49,14 +49,17 @@ PROJECT_CACHE_SECONDS = 5.0
 # age they are (Django's per-request step, `close_old_connections`).
 RECHECK_CONNECTIONS_AFTER_SECONDS = 1.0
 
-# Connections a local-mode process pools when it sets Django up itself (ENGRAMIA_DB_POOL_SIZE
-# overrides it; 0 turns the pool off). A worker thread (the async twins, background grading)
-# borrows one for each call and gives it back after: without the pool it opened a new
-# connection every call (a recall through `arecall` took 14.7 ms instead of 4.0 on 2 cores).
+# Connections a local-mode process pools per database when it sets Django up itself
+# (ENGRAMIA_DB_POOL_SIZE overrides it; 0 turns the pool off). A worker thread (the async
+# twins, background grading) borrows one for each call and gives it back after: without the
+# pool it opened a new connection every call (bench/sdk_async.py: `arecall` ~3x slower).
 LOCAL_POOL_SIZE = 8
 POOL_VARIABLE = "ENGRAMIA_DB_POOL_SIZE"
 
 _setup_lock = threading.Lock()
+# What a forked child inherited from the pools (engramia.local._forget_inherited_connections):
+# kept, never used or closed, since their sockets are the parent's.
+_inherited: list[Any] = []
 _last_call = threading.local()
 _database_checked = False
 _project_generation = 0
@@ -83,14 +86,19 @@ def configure_django(settings_module: str | None = None, migrate: bool | None = 
             os.environ.setdefault(
                 "DJANGO_SETTINGS_MODULE", settings_module or DEFAULT_SETTINGS_MODULE
             )
+            from engramia_site.env import process_defaults
+
+            process_defaults.setdefault(POOL_VARIABLE, str(LOCAL_POOL_SIZE))
             try:
-                with _pooled_unless_set():
-                    django.setup()
+                django.setup()
             except Exception as exc:
                 raise EngramiaConfigError(
                     f"cannot configure Engramia from the environment "
                     f"(DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']}): {exc}"
                 ) from exc
+            if _connection_pools() is not None and _settings_pool():
+                atexit.register(_close_pools)
+                os.register_at_fork(after_in_child=_forget_inherited_connections)
         if not (apps.is_installed("memory") and apps.is_installed("tenants")):
             raise EngramiaConfigError(
                 f"the Django settings {os.environ.get('DJANGO_SETTINGS_MODULE')!r} do not install "
@@ -101,21 +109,42 @@ def configure_django(settings_module: str | None = None, migrate: bool | None = 
             _database_checked = True
 
 
-@contextmanager
-def _pooled_unless_set() -> Iterator[None]:
-    """ENGRAMIA_DB_POOL_SIZE at LOCAL_POOL_SIZE while the settings are read, unless it is set.
+def _settings_pool() -> bool:
+    from django.conf import settings
 
-    Only for the settings: the variable is gone again afterwards, so a process this one starts
-    (a job cluster that forks must not pool) does not inherit it.
-    """
-    if POOL_VARIABLE in os.environ:
-        yield
-        return
-    os.environ[POOL_VARIABLE] = str(LOCAL_POOL_SIZE)
-    try:
-        yield
-    finally:
-        os.environ.pop(POOL_VARIABLE, None)
+    return any(database.get("OPTIONS", {}).get("pool") for database in settings.DATABASES.values())
+
+
+def _connection_pools() -> dict[str, Any] | None:
+    """Django's pools of this process, by database alias (None: this Django keeps none)."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    # A class attribute of Django's PostgreSQL backend (5.1+); read, never created here.
+    return getattr(DatabaseWrapper, "_connection_pools", None)
+
+
+def _close_pools() -> None:
+    """At exit: close the pools, so that their threads are not left to the interpreter's end."""
+    for pool in list((_connection_pools() or {}).values()):
+        try:
+            pool.close(timeout=1.0)
+        except Exception:  # the process is ending either way
+            logger.debug("could not close a connection pool at exit", exc_info=True)
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pools and connections without using or closing
+    them (their sockets are the parent's); the child's first call opens its own."""
+    from django.db import connections
+
+    pools = _connection_pools()
+    if pools:
+        _inherited.extend(pools.values())
+        pools.clear()
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited.append(connection.connection)
+            connection.connection = None
 
 
 def _check_database(migrate: bool | None) -> None:
@@ -343,7 +372,7 @@ class LocalBackend:
         if handler is None:
             raise EngramiaConfigError(f"unknown operation {operation!r}")
         self._ensure_ready()
-        from django.db import connection
+        from django.db import OperationalError, connection
 
         from engramia_site.errors import DomainError, NotFound
         from engramia_site.request_context import acting_as
@@ -365,6 +394,20 @@ class LocalBackend:
                 if isinstance(exc, NotFound):  # e.g. the project was deleted: read it again
                     self._cached = None
                 raise sdk_error(exc) from exc
+            except OperationalError as exc:
+                # The database is down, or every pooled connection stayed busy for
+                # ENGRAMIA_DB_POOL_TIMEOUT seconds: the API's 503, as a typed error.
+                raise error_for_status(
+                    503,
+                    type="server_error",
+                    errors=[
+                        {
+                            "code": "service_unavailable",
+                            "detail": f"The database is unavailable: {exc}",
+                            "attr": None,
+                        }
+                    ],
+                ) from exc
             finally:
                 _last_call.at = time.monotonic()
 

@@ -10,6 +10,11 @@ class ConfigurationError(Exception):
     """An environment variable holds a value Engramia cannot use."""
 
 
+# Defaults a process chooses for itself, before its settings are read, for variables its
+# environment leaves unset (SDK local mode's connection pool). Unlike os.environ they are not
+# passed on to the processes it starts.
+process_defaults: dict[str, str] = {}
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -22,7 +27,7 @@ def env_str(name: str, default: str | None = None) -> str | None:
             return Path(file_name).read_text().strip()
         except OSError as exc:
             raise ConfigurationError(f"{name}_FILE={file_name!r} cannot be read: {exc}") from exc
-    value = os.environ.get(name)
+    value = os.environ.get(name) or process_defaults.get(name)
     if value is None or value == "":
         return default
     return value

@@ -8,8 +8,9 @@ of `bench/assistants_api.py`). Frozen objects are skipped by every collection, s
 only walks what the process made since.
 
 Collected once first, so that garbage made while starting is not kept for good. Objects made
-afterwards are collected as usual; the frozen ones are never freed, which is what a worker's
-modules and settings are anyway. Before a fork (the job cluster) it also keeps the children
+afterwards are collected as usual. A frozen object is still freed when nothing refers to it any
+more; only reference cycles among frozen objects are never reclaimed, and a worker's modules and
+settings live as long as it anyway. Before a fork (the job cluster) it also keeps the children
 from touching, and so copying, the parent's memory pages during collections.
 """
 

@@ -500,8 +500,8 @@ def get_embedder(name: str | None = None) -> Embedder:
 
 
 def warm_up_embedder() -> threading.Thread:
-    """Load the default embedder on a background thread, so that a web worker's first recall
-    does not wait for the model (the local one takes 1-2 s to load)."""
+    """Load the default embedder and run it once, on a thread (the local model takes 1-2 s to
+    load); a web worker waits for it before it takes requests (engramia_site.asgi)."""
 
     def load() -> None:
         try:
