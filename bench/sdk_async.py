@@ -38,20 +38,10 @@ PROJECT = "bench/sdk-async"
 # then times the three kinds of call.
 CHILD = r"""
 import asyncio, json, os, random, statistics, sys, time
-import psycopg
 from engramia import Memory
+from tests.fakes.connect_counter import count_connects
 
-opened = []
-module_connect = psycopg.connect
-class_connect = psycopg.Connection.connect.__func__
-def counted(*args, **kwargs):
-    opened.append(1)
-    return module_connect(*args, **kwargs)
-def counted_class(cls, *args, **kwargs):
-    opened.append(1)
-    return class_connect(cls, *args, **kwargs)
-psycopg.connect = counted
-psycopg.Connection.connect = classmethod(counted_class)
+opened = count_connects()
 
 patterns, calls, seed = (int(value) for value in sys.argv[1:4])
 words = ("deploy retry upload parse invoice csv cache warm index build report weekly summary "

@@ -11,10 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from engramia.local import LOCAL_POOL_SIZE
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,24 +27,10 @@ CALLS = 20
 # (Connection.connect), during CALLS awaited recalls after a first learn.
 PROGRAM = f"""
 import asyncio, json, os
-import psycopg
 from engramia import Memory
+from tests.fakes.connect_counter import count_connects
 
-opened = []
-module_connect = psycopg.connect
-class_connect = psycopg.Connection.connect.__func__
-
-def counted(*args, **kwargs):
-    opened.append(1)
-    return module_connect(*args, **kwargs)
-
-def counted_class(cls, *args, **kwargs):
-    opened.append(1)
-    return class_connect(cls, *args, **kwargs)
-
-psycopg.connect = counted
-psycopg.Connection.connect = classmethod(counted_class)
-
+opened = count_connects()
 memory = Memory(project="pooled/app")
 memory.learn(task="rotate the api keys every quarter", code="rotate()", eval_score=8.0)
 from django.db import connection
@@ -86,6 +75,7 @@ def run_program(extra: dict[str, str], program: str = PROGRAM) -> dict:
         text=True,
         timeout=120,
         env=env,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
