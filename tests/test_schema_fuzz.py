@@ -47,6 +47,10 @@ SCHEMA_CANNOT_SAY = {
     "embedding_model must be a model this deployment can load",
     "POST /v1/documents": "an uploaded file must be UTF-8 text, markdown or a PDF",
     "GET /v1/skills": "at most 32 tags in all, counting those separated by commas",
+    # A generated object for `parameters` is rarely a valid JSON Schema (draft 2020-12), e.g.
+    # {"minimum": {...}}: the 400 names `parameters` and the rule it breaks.
+    "POST /v1/skills": "parameters must be a valid JSON Schema whose top level is an object",
+    "PATCH /v1/skills/{id}": "parameters must be a valid JSON Schema whose top level is an object",
 }
 # DELETE on these routes is the clear of the session whose id ends in /items or /pop
 # (conversations.api.urls: a decoded %2F cannot be told from a path separator), not a method
