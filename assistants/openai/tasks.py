@@ -6,6 +6,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
+from assistants.choices import RunStatus
 from assistants.models import Run, VectorStoreFile
 from assistants.openai.engine import execute_run, in_thread
 from assistants.openai.services.execution import RUN_KIND
@@ -30,12 +31,27 @@ async def drive_run(run_pk: int, actor: Any) -> dict[str, Any]:
     return {"status": status, "events": events, **learned}
 
 
+# The statuses execute_run has work for; a run in any other has ended or waits on its client.
+EXECUTABLE = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.CANCELLING)
+
+
 @job_kind(RUN_KIND, timeout=1800)
 def run_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """Execute a queued run; an attempt cut off mid-run (its worker died) starts its round again."""
+    """Execute a queued run; an attempt cut off mid-run (its worker died) starts its round again.
+
+    A streamed run's job comes once the stream has ended it: only the learning is left, done
+    here without an event loop.
+    """
     run_pk = int((job.params or {}).get("run") or 0)
-    if not Run.objects.filter(pk=run_pk, project_id=job.project_id).exists():
+    status = (
+        Run.objects.filter(pk=run_pk, project_id=job.project_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
         return {"status": "gone"}
+    if status not in EXECUTABLE:
+        return {"status": status, "events": 0, **learn_run(run_pk=run_pk, actor=job.actor)}
     return async_to_sync(drive_run)(run_pk, job.actor)
 
 
