@@ -114,6 +114,40 @@ def queue_after_commit(job: Job) -> None:
     transaction.on_commit(partial(_enqueue_after_commit, job))
 
 
+def hold(job: Job) -> Job:
+    """Mark an unsaved job to be queued later by its writer (`release_held`), not at commit.
+
+    A writer that answers first and queues after (a streamed run's learning job, queued once
+    the client has its `done`) stores the job like this. Should its process die in between,
+    the row says when the sweeper is to queue it, BROKER_RETRY_SECONDS on; a worker will not
+    start it before that, or before `release_held` clears the mark.
+    """
+    job.requeue_at = timezone.now() + timedelta(seconds=BROKER_RETRY_SECONDS)
+    return job
+
+
+def release_held(job: Job) -> bool:
+    """Queue a stored held job now (False: it was queued, started or ended meanwhile).
+
+    The mark is cleared in the transaction that queues it (with the ORM broker the message
+    commits with it): if the broker refuses, the mark stays and the sweeper queues the job
+    when it is due.
+    """
+    if job.requeue_at is None:
+        return False  # never held
+    try:
+        with transaction.atomic():
+            released = Job.objects.filter(
+                pk=job.pk, status=JobStatus.PENDING, requeue_at=job.requeue_at
+            ).update(requeue_at=None)
+            if released:
+                _enqueue(job)
+    except Exception:
+        logger.exception("could not queue job %s; it will be queued by the next sweep", job.pk)
+        return False
+    return bool(released)
+
+
 @audited
 def submit_with_upload(
     *, project: Project, kind: str, content: bytes, params: dict[str, Any], actor: Any

@@ -30,6 +30,7 @@ from assistants.openai.services import execution, steps
 from assistants.openai.services.execution import RunState
 from assistants.openai.shapes import message_shape, run_shape, step_shape
 from engramia_site.errors import DependencyUnavailable
+from jobs.models import Job
 from memory.providers.chat import (
     ChatEvent,
     ChatProvider,
@@ -174,7 +175,13 @@ class RunEngine:
     """Executes one run; `events()` yields what happened, in OpenAI's order."""
 
     def __init__(
-        self, run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+        self,
+        run_pk: int,
+        *,
+        actor: Any,
+        streaming: bool,
+        prepared: RunState | None = None,
+        held: list[Job] | None = None,
     ) -> None:
         self.run_pk = run_pk
         self.actor = actor
@@ -182,6 +189,8 @@ class RunEngine:
         self.state: RunState | None = None
         self.prepared = prepared  # begun already by the request that started the run
         self.written: list[str] = []  # the open message's text so far
+        # Given: the learning job is stored held and put here for the caller to queue.
+        self.held = held
 
     async def events(self) -> AsyncIterator[Event]:
         """Begin the run and go round by round until it waits, ends or fails."""
@@ -412,7 +421,11 @@ class RunEngine:
             text="".join(current.text),
             cut_short=current.finish == "length",
             actor=self.actor,
+            hold_job=self.held is not None,
         )
+        if self.held is not None and state.held_job is not None:
+            self.held.append(state.held_job)
+            state.held_job = None
         yield self._message_event(message)
         yield self._step_event(step)
         state.message = state.message_step = state.request = None
@@ -468,9 +481,14 @@ def _error_code(exc: DependencyUnavailable) -> str:
 
 
 async def execute_run(
-    run_pk: int, *, actor: Any, streaming: bool, prepared: RunState | None = None
+    run_pk: int,
+    *,
+    actor: Any,
+    streaming: bool,
+    prepared: RunState | None = None,
+    held: list[Job] | None = None,
 ) -> AsyncIterator[Event]:
     """The events of executing a run (see RunEngine)."""
-    engine = RunEngine(run_pk, actor=actor, streaming=streaming, prepared=prepared)
+    engine = RunEngine(run_pk, actor=actor, streaming=streaming, prepared=prepared, held=held)
     async for event in engine.events():
         yield event

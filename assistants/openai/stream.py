@@ -2,7 +2,9 @@
 each event from the event loop as it comes, while the loop serves the other streams).
 
 The run is executed in the request. If the client goes away mid-run, a job takes the run over
-from its last stored state, so it still ends (and is learned) as if the client had stayed.
+from its last stored state, so it still ends (and is learned) as if the client had stayed. A
+run that ends in the stream stores its learning job held (jobs.services.hold) and queues it
+once `done` is sent, or the client has gone: queueing is not on the client's wait.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from assistants.openai.services.execution import RunState
 from assistants.openai.services.runs import hand_over
 from engramia_site.openai_errors import openai_error
 from engramia_site.request_context import ActingContext, current_context, resumed
+from jobs.models import Job
+from jobs.services import release_held
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,16 @@ def _release_connection() -> None:
         connection.close()
 
 
+def _end_stream(held: list[Job]) -> None:
+    """Queue the jobs the stream held (its learning job): the client has its `done` by now.
+    A process that dies first leaves them to the sweeper, which queues them when due."""
+    try:
+        for job in held:
+            release_held(job)
+    finally:
+        _release_connection()
+
+
 async def run_events(
     prelude: list[Event],
     run_pk: int,
@@ -47,11 +61,12 @@ async def run_events(
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE bytes: what the view already did, then the execution, then done."""
     finished = False
+    held: list[Job] = []  # the run's learning job, queued once the client has `done`
     with resumed(context):
         try:
             for name, data in prelude:
                 yield encode(name, data)
-            events = execute_run(run_pk, actor=actor, streaming=True, prepared=prepared)
+            events = execute_run(run_pk, actor=actor, streaming=True, prepared=prepared, held=held)
             async for name, data in events:
                 yield encode(name, data)
             finished = True
@@ -65,7 +80,9 @@ async def run_events(
             yield encode("error", openai_error(500, "The run failed on the server."))
             yield DONE
         finally:
-            await in_thread(_release_connection)
+            # Shielded: a client that leaves right after `done` has the bridge cancel this
+            # stream while it ends, and the learning job must be queued all the same.
+            await asyncio.shield(in_thread(_end_stream, held))
 
 
 def stream_response(run: Any, prelude: list[Event], actor: Any) -> StreamingHttpResponse:

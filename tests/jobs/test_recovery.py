@@ -98,3 +98,30 @@ def test_recover_jobs_command_reports_what_it_did(make_job, settings, capsys):
     make_job(status="running", attempts=1, ago=100)
     call_command("recover_jobs")
     assert capsys.readouterr().out.strip() == "requeued 1, failed 0, cancelled 0, queued 1"
+
+
+def test_a_held_job_waits_for_its_writer_and_is_queued_once(make_job):
+    from jobs.models import Job
+    from jobs.runner import execute_job
+    from jobs.services import hold, release_held
+
+    job = hold(Job(project=make_job().project, kind="test.echo", params={"value": 1}))
+    job.save()
+    assert job.requeue_at > timezone.now() + timedelta(seconds=20)
+    assert execute_job(job.pk).status == "pending"  # a worker does not start it yet
+    assert not recover_stale_jobs().queued  # nor does the sweeper, before it is due
+    assert release_held(job) and queued_job_ids() == [job.pk]
+    assert Job.objects.filter(pk=job.pk, status="pending", requeue_at=None).exists()
+    assert not release_held(job) and queued_job_ids() == [job.pk]  # never queued twice
+    assert execute_job(job.pk).status == "succeeded"
+
+
+def test_a_held_job_whose_writer_died_is_queued_by_the_sweep_when_due(make_job):
+    from jobs.models import Job
+    from jobs.services import hold, release_held
+
+    job = hold(Job(project=make_job().project, kind="test.echo", params={"value": 1}))
+    job.save()
+    Job.objects.filter(pk=job.pk).update(requeue_at=timezone.now() - timedelta(seconds=1))
+    assert recover_stale_jobs().queued == [job.pk] and queued_job_ids() == [job.pk]
+    assert not release_held(job)  # the writer, were it still there, finds it queued already

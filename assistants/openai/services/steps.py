@@ -28,7 +28,7 @@ from assistants.openai.services.lifecycle import (
     usage_body,
 )
 from engramia_site.request_context import audited
-from jobs.services import new_job, queue_after_commit
+from jobs.services import hold, new_job, queue_after_commit
 
 
 def new_message(state: RunState) -> RunState:
@@ -129,20 +129,26 @@ def close_message(
 
 
 @audited
-def complete_answer(*, state: RunState, text: str, cut_short: bool, actor: Any) -> Run:
+def complete_answer(
+    *, state: RunState, text: str, cut_short: bool, actor: Any, hold_job: bool = False
+) -> Run:
     """Store the answer and end the run: completed, incomplete (token budget) or cancelled.
 
     The common case, a run still plainly in progress, is one statement (services.answer);
-    anything else is decided on the locked row.
+    anything else is decided on the locked row. hold_job: the learning job a streamed run gets
+    is stored held (jobs.services.hold) and left in state.held_job for the caller to queue
+    once the client has its answer, instead of being queued at commit.
     """
-    ended = _answered(state, text, cut_short=cut_short, actor=actor)
+    ended = _answered(state, text, cut_short=cut_short, actor=actor, hold_job=hold_job)
     if ended is not None:
         return ended
     with transaction.atomic():
         return _complete_locked(state=state, text=text, cut_short=cut_short, actor=actor)
 
 
-def _answered(state: RunState, text: str, *, cut_short: bool, actor: Any) -> Run | None:
+def _answered(
+    state: RunState, text: str, *, cut_short: bool, actor: Any, hold_job: bool
+) -> Run | None:
     """The answer stored and the run ended in one round trip; None if it was not in progress."""
     run, now = state.run, timezone.now()
     _finish_message(
@@ -158,6 +164,8 @@ def _answered(state: RunState, text: str, *, cut_short: bool, actor: Any) -> Run
     if status == RunStatus.COMPLETED and run.streamed and run.job_id is None:
         # The stream has ended by then: a worker does the learning and the judging.
         job = new_job(project=run.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor)
+        if hold_job:
+            hold(job)
     assert state.message is not None and state.message_step is not None
     if not store_answer(
         run=run, ended=ended, message=state.message, step=state.message_step, job=job, when=now
@@ -165,7 +173,10 @@ def _answered(state: RunState, text: str, *, cut_short: bool, actor: Any) -> Run
         return None
     if job is not None and job.pk is not None:
         ended.job = job
-        queue_after_commit(job)
+        if hold_job:
+            state.held_job = job
+        else:
+            queue_after_commit(job)
     state.run = ended
     return ended
 

@@ -198,6 +198,123 @@ def test_a_completed_stream_is_learned_by_a_job_after_the_stream(api, llm):
     assert len(llm.requests) == 1  # learning did not run the model again
 
 
+def _learning_job(run_pk: int) -> tuple[str, bool, int]:
+    """The run's learning job: status, whether it is held, and the broker's message count."""
+    from django_q.models import OrmQ
+
+    job = Run.objects.select_related("job").get(pk=run_pk).job
+    assert job is not None and job.kind == "assistants_run"
+    return job.status, job.requeue_at is not None, OrmQ.objects.count()
+
+
+def test_the_learning_job_is_queued_once_the_client_has_done(api, llm, owner):
+    from asgiref.sync import sync_to_async
+
+    from assistants.openai.services.runs import start_run
+    from assistants.openai.stream import DONE, run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "What is the refund window?")
+    llm.enqueue(Reply(text="Thirty days."))
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+
+    async def read() -> list[tuple[str, bool, int]]:
+        seen = []
+        async for chunk in run_events([], run.pk, owner.user, None):
+            if chunk == DONE:  # what the job is while the client reads its `done`
+                seen.append(await sync_to_async(_learning_job)(run.pk))
+        seen.append(await sync_to_async(_learning_job)(run.pk))
+        return seen
+
+    at_done, after = async_to_sync(read)()
+    assert at_done[:2] == ("pending", True)  # stored, held: not on the queue yet
+    assert after == ("pending", False, at_done[2] + 1)  # queued once, after `done`
+    run_jobs()
+    assert Run.objects.get(pk=run.pk).learned
+
+
+def test_a_client_that_leaves_at_done_still_gets_its_run_learned(api, llm, owner):
+    from asgiref.sync import sync_to_async
+
+    from assistants.openai.services.runs import start_run
+    from assistants.openai.stream import DONE, run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "What is the refund window?")
+    llm.enqueue(Reply(text="Thirty days."))
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+
+    async def leave_at_done() -> tuple[str, bool, int]:
+        stream = run_events([], run.pk, owner.user, None)
+        async for chunk in stream:
+            if chunk == DONE:
+                break
+        before = await sync_to_async(_learning_job)(run.pk)
+        await stream.aclose()  # the client went away: the stream is closed, not read to its end
+        return before
+
+    before = async_to_sync(leave_at_done)()
+    assert _learning_job(run.pk) == ("pending", False, before[2] + 1)
+    run_jobs()
+    assert Run.objects.get(pk=run.pk).learned
+
+
+def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, llm, owner):
+    import asyncio
+    import contextlib
+
+    from assistants.openai.services.runs import start_run
+    from assistants.openai.stream import DONE, run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "What is the refund window?")
+    llm.enqueue(Reply(text="Thirty days."))
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+
+    async def cancel_after_done() -> None:
+        stream = run_events([], run.pk, owner.user, None)
+        done = asyncio.Event()
+
+        async def send() -> None:  # as the web server's bridge sends the stream
+            async for chunk in stream:
+                if chunk == DONE:
+                    done.set()
+
+        sending = asyncio.ensure_future(send())
+        await done.wait()
+        sending.cancel()  # the client left once it had `done`: the bridge cancels the sending
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        await stream.aclose()
+        # A server's event loop goes on after a request: let what the stream left run.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        await asyncio.gather(*others, return_exceptions=True)
+
+    async_to_sync(cancel_after_done)()
+    status, held, _ = _learning_job(run.pk)
+    assert (status, held) == ("pending", False)
+    run_jobs()
+    assert Run.objects.get(pk=run.pk).learned
+
+
 def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner):
     from assistants.openai.services.runs import start_run
     from assistants.openai.stream import run_events
