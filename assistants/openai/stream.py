@@ -36,6 +36,18 @@ def encode(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+# Events always followed at once by another (a step's or message's start, then its first delta,
+# or its end): sent together with it, in one write, rather than as writes of their own.
+SENT_WITH_NEXT = frozenset(
+    {
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+    }
+)
+
+
 def _release_connection() -> None:
     # The request's thread ends with the stream; its connection would otherwise linger.
     if not connection.in_atomic_block:
@@ -62,23 +74,27 @@ async def run_events(
     """The run's events as SSE bytes: what the view already did, then the execution, then done."""
     finished = False
     held: list[Job] = []  # the run's learning job, queued once the client has `done`
+    waiting: list[bytes] = []  # events to send with the next one (SENT_WITH_NEXT)
     with resumed(context):
         try:
             for name, data in prelude:
                 yield encode(name, data)
             events = execute_run(run_pk, actor=actor, streaming=True, prepared=prepared, held=held)
             async for name, data in events:
-                yield encode(name, data)
+                waiting.append(encode(name, data))
+                if name not in SENT_WITH_NEXT:
+                    yield b"".join(waiting)
+                    waiting.clear()
             finished = True
-            yield DONE
+            yield b"".join([*waiting, DONE])
         except (asyncio.CancelledError, GeneratorExit):
             if not finished:
                 await in_thread(hand_over, run_pk=run_pk, actor=actor)
             raise
         except Exception:
             logger.exception("streaming run %s failed", run_pk)
-            yield encode("error", openai_error(500, "The run failed on the server."))
-            yield DONE
+            error = encode("error", openai_error(500, "The run failed on the server."))
+            yield b"".join([*waiting, error, DONE])
         finally:
             # Shielded: a client that leaves right after `done` has the bridge cancel this
             # stream while it ends, and the learning job must be queued all the same.

@@ -198,6 +198,38 @@ def test_a_completed_stream_is_learned_by_a_job_after_the_stream(api, llm):
     assert len(llm.requests) == 1  # learning did not run the model again
 
 
+def test_a_message_starts_in_the_same_write_as_its_first_delta(api, llm, owner):
+    from assistants.openai.services.runs import start_run
+    from assistants.openai.stream import run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "hi")
+    llm.enqueue(Reply(text="Hello there."))
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in run_events([], run.pk, owner.user, None)]
+
+    chunks = [
+        [
+            line.removeprefix(b"event: ").decode()
+            for line in chunk.split(b"\n")
+            if line[:6] == b"event:"
+        ]
+        for chunk in async_to_sync(read)()
+    ]
+    assert [name for chunk in chunks for name in chunk] == TEXT_RUN[2:]
+    assert chunks[0] == ["thread.run.in_progress"]  # sent before the model is asked
+    assert chunks[1] == [*TEXT_RUN[3:7], "thread.message.delta"]  # one write, not five
+    assert all(len(chunk) == 1 for chunk in chunks[2:])
+
+
 def _learning_job(run_pk: int) -> tuple[str, bool, int]:
     """The run's learning job: status, whether it is held, and the broker's message count."""
     from django_q.models import OrmQ
@@ -227,7 +259,7 @@ def test_the_learning_job_is_queued_once_the_client_has_done(api, llm, owner):
     async def read() -> list[tuple[str, bool, int]]:
         seen = []
         async for chunk in run_events([], run.pk, owner.user, None):
-            if chunk == DONE:  # what the job is while the client reads its `done`
+            if chunk.endswith(DONE):  # what the job is while the client reads its `done`
                 seen.append(await sync_to_async(_learning_job)(run.pk))
         seen.append(await sync_to_async(_learning_job)(run.pk))
         return seen
@@ -259,7 +291,7 @@ def test_a_client_that_leaves_at_done_still_gets_its_run_learned(api, llm, owner
     async def leave_at_done() -> tuple[str, bool, int]:
         stream = run_events([], run.pk, owner.user, None)
         async for chunk in stream:
-            if chunk == DONE:
+            if chunk.endswith(DONE):
                 break
         before = await sync_to_async(_learning_job)(run.pk)
         await stream.aclose()  # the client went away: the stream is closed, not read to its end
@@ -295,7 +327,7 @@ def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, 
 
         async def send() -> None:  # as the web server's bridge sends the stream
             async for chunk in stream:
-                if chunk == DONE:
+                if chunk.endswith(DONE):
                     done.set()
 
         sending = asyncio.ensure_future(send())
