@@ -8,7 +8,8 @@ and a loopback fake LLM, then measures:
 1. per streamed run: wall time from the request to `done`, minus the fake's own time for that
    model call (the added latency: HTTP, auth, run row, recall, steps, message, completion);
 2. streaming first-token overhead: time to the first `thread.message.delta`, minus the fake's
-   own time to its first token;
+   own time to its first token (and, of it, the time from the fake's first token to the
+   client's first delta);
 3. per job-executed run: the job's time minus the model call (and, for the record, the
    create_and_poll wall time including the worker's queue pickup);
 4. 50 concurrent streamed runs against a slow fake (a token every 100 ms, 150 tokens) while
@@ -25,6 +26,7 @@ Targets: added latency <= 30 ms p50, first-token overhead <= 20 ms p50, recall r
 Run: .venv/bin/python bench/assistants_api.py --runs 30  (1-2 minutes; more on a busy machine)
      .venv/bin/python bench/assistants_api.py --embedder hash --runs 20 --streams 50
      .venv/bin/python bench/assistants_api.py --runs 40 --streams 0  (the runs only: A/B checks)
+     .venv/bin/python bench/assistants_api.py --runs 40 --streams 0 --idle  (the web path alone)
 """
 
 from __future__ import annotations
@@ -257,8 +259,14 @@ def measure_runs(
             return [await new_thread(client, key, q) for q in QUESTIONS[5 : 5 + args.runs]]
 
     async def sequential(threads: list[str]) -> list[dict[str, float]]:
+        timings = []
         async with httpx.AsyncClient(base_url=site.url, timeout=60) as client:
-            return [await stream_once(client, key, assistant, t) for t in threads]
+            for thread in threads:
+                if args.idle:  # the previous run's learning and judging done: the web path alone
+                    await asyncio.to_thread(drain)
+                    await asyncio.sleep(0.2)
+                timings.append(await stream_once(client, key, assistant, thread))
+        return timings
 
     threads = asyncio.run(warm_up())
     drain()
@@ -270,15 +278,17 @@ def measure_runs(
     cpu.append(site.cpu())
     calls = fake.requests[before + 0 :]
     calls = [call for call in calls if call.json.get("stream")][-args.runs :]
-    added, overhead = [], []
+    added, overhead, relayed = [], [], []
     for timing, call in zip(timings, calls, strict=True):
         llm_total = call.answered_at - call.received_at
         llm_first = call.first_token_at - call.received_at
         added.append((timing["done"] - timing["started"] - llm_total) * 1000)
         overhead.append((timing["first"] - timing["started"] - llm_first) * 1000)
+        relayed.append((timing["first"] - call.first_token_at) * 1000)
     return {
         "stream_added_ms": added,
         "first_token_overhead_ms": overhead,
+        "first_token_relay_ms": relayed,
         "stream_cpu_ms": cpu_per_run(cpu[0], cpu[1], idle, args.runs),
         **job_runs(args, site, key, assistant, fake, idle),
     }
@@ -424,11 +434,13 @@ def report(args: argparse.Namespace, runs: dict[str, Any], load: dict[str, Any] 
     row("database", f"embedded PostgreSQL under {args.home}")
     row("memory", f"150 patterns, embedder {args.embedder}")
     row("LLM", "loopback fake (Chat Completions), its own time subtracted per call")
-    print(f"\nper run, ms: p50 (p95, max) over {args.runs} runs")
+    idle = ", each on an idle site (--idle)" if args.idle else ", back to back"
+    print(f"\nper run, ms: p50 (p95, max) over {args.runs} runs{idle}")
     checks = []
     for name, label, target in (
         ("stream_added_ms", "streamed run, added to the LLM's own time", 30.0),
         ("first_token_overhead_ms", "streamed run, first-token overhead", 20.0),
+        ("first_token_relay_ms", "  of it, the model's first token to the client", None),
         ("job_added_ms", "job-executed run, added to the LLM's own time", 30.0),
         ("job_whole_ms", "the same, with learning and judging queued after", None),
         ("create_and_poll_ms", "create_and_poll wall time (queue pickup, polling)", None),
@@ -508,6 +520,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument(
         "--streams", type=int, default=50, help="0 skips the concurrency part (per-run only)"
+    )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="wait for the job worker before each streamed run (the web path alone)",
     )
     parser.add_argument("--recalls", type=int, default=100)
     parser.add_argument(
