@@ -421,11 +421,8 @@ class RunEngine:
             text="".join(current.text),
             cut_short=current.finish == "length",
             actor=self.actor,
-            hold_job=self.held is not None,
+            held=self.held,
         )
-        if self.held is not None and state.held_job is not None:
-            self.held.append(state.held_job)
-            state.held_job = None
         yield self._message_event(message)
         yield self._step_event(step)
         state.message = state.message_step = state.request = None

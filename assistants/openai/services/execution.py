@@ -22,7 +22,6 @@ from assistants.openai import prompt
 from assistants.openai.services.lifecycle import locked_run, settle, stamp
 from engramia_site.errors import DependencyUnavailable
 from engramia_site.request_context import audited
-from jobs.models import Job
 from memory.providers.chat import ChatRequest, Usage
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,6 @@ class RunState:
     message: Message | None = None
     message_step: RunStep | None = None
     tool_step: RunStep | None = None
-    held_job: Job | None = None  # stored, to be queued by the caller (steps.complete_answer)
 
 
 @audited

@@ -28,6 +28,7 @@ from assistants.openai.services.lifecycle import (
     usage_body,
 )
 from engramia_site.request_context import audited
+from jobs.models import Job
 from jobs.services import hold, new_job, queue_after_commit
 
 
@@ -130,16 +131,17 @@ def close_message(
 
 @audited
 def complete_answer(
-    *, state: RunState, text: str, cut_short: bool, actor: Any, hold_job: bool = False
+    *, state: RunState, text: str, cut_short: bool, actor: Any, held: list[Job] | None = None
 ) -> Run:
     """Store the answer and end the run: completed, incomplete (token budget) or cancelled.
 
     The common case, a run still plainly in progress, is one statement (services.answer);
-    anything else is decided on the locked row. hold_job: the learning job a streamed run gets
-    is stored held (jobs.services.hold) and left in state.held_job for the caller to queue
-    once the client has its answer, instead of being queued at commit.
+    anything else is decided on the locked row. held: the learning job a streamed run gets
+    is stored held (jobs.services.hold) and added to this list for the caller to queue once
+    the client has its answer, instead of being queued at commit. It is added here, in the
+    call, so that a caller cancelled while waiting for it still finds it.
     """
-    ended = _answered(state, text, cut_short=cut_short, actor=actor, hold_job=hold_job)
+    ended = _answered(state, text, cut_short=cut_short, actor=actor, held=held)
     if ended is not None:
         return ended
     with transaction.atomic():
@@ -147,7 +149,7 @@ def complete_answer(
 
 
 def _answered(
-    state: RunState, text: str, *, cut_short: bool, actor: Any, hold_job: bool
+    state: RunState, text: str, *, cut_short: bool, actor: Any, held: list[Job] | None
 ) -> Run | None:
     """The answer stored and the run ended in one round trip; None if it was not in progress."""
     run, now = state.run, timezone.now()
@@ -164,7 +166,7 @@ def _answered(
     if status == RunStatus.COMPLETED and run.streamed and run.job_id is None:
         # The stream has ended by then: a worker does the learning and the judging.
         job = new_job(project=run.project, kind=RUN_KIND, params={"run": run.pk}, actor=actor)
-        if hold_job:
+        if held is not None:
             hold(job)
     assert state.message is not None and state.message_step is not None
     if not store_answer(
@@ -173,8 +175,8 @@ def _answered(
         return None
     if job is not None and job.pk is not None:
         ended.job = job
-        if hold_job:
-            state.held_job = job
+        if held is not None:
+            held.append(job)
         else:
             queue_after_commit(job)
     state.run = ended
