@@ -125,3 +125,30 @@ def test_a_held_job_whose_writer_died_is_queued_by_the_sweep_when_due(make_job):
     Job.objects.filter(pk=job.pk).update(requeue_at=timezone.now() - timedelta(seconds=1))
     assert recover_stale_jobs().queued == [job.pk] and queued_job_ids() == [job.pk]
     assert not release_held(job)  # the writer, were it still there, finds it queued already
+
+
+def test_a_held_job_the_broker_refuses_keeps_its_mark_for_the_sweep(make_job, monkeypatch):
+    from jobs import services
+    from jobs.models import Job
+
+    job = services.hold(Job(project=make_job().project, kind="test.echo", params={"value": 1}))
+    job.save()
+
+    def refuse(job: Job) -> None:
+        raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr(services, "_enqueue", refuse)
+    assert not services.release_held(job)
+    assert Job.objects.get(pk=job.pk).requeue_at == job.requeue_at  # the sweep's to queue
+    assert queued_job_ids() == []
+
+
+def test_a_held_job_cancelled_meanwhile_is_not_queued(make_job):
+    from jobs.models import Job
+    from jobs.services import cancel_job, hold, release_held
+
+    job = hold(Job(project=make_job().project, kind="test.echo", params={"value": 1}))
+    job.save()
+    cancel_job(job, actor=None)
+    assert not release_held(job) and queued_job_ids() == []
+    assert Job.objects.get(pk=job.pk).status == "cancelled"

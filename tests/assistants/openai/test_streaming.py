@@ -306,6 +306,9 @@ def test_a_client_that_leaves_at_done_still_gets_its_run_learned(api, llm, owner
 def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, llm, owner):
     import asyncio
     import contextlib
+    import threading
+
+    from asgiref.sync import sync_to_async
 
     from assistants.openai.services.runs import start_run
     from assistants.openai.stream import DONE, run_events
@@ -320,14 +323,25 @@ def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, 
         stream=True,
         actor=owner.user,
     )
+    entered, gate = threading.Event(), threading.Event()
+
+    def occupy() -> None:
+        entered.set()
+        gate.wait(30)
 
     async def cancel_after_done() -> None:
         stream = run_events([], run.pk, owner.user, None)
         done = asyncio.Event()
+        blocker = None
 
         async def send() -> None:  # as the web server's bridge sends the stream
+            nonlocal blocker
             async for chunk in stream:
                 if chunk.endswith(DONE):
+                    # The stream's thread busy: the stream's last call waits in its queue.
+                    blocker = asyncio.ensure_future(sync_to_async(occupy)())
+                    while not entered.is_set():
+                        await asyncio.sleep(0.001)
                     done.set()
 
         sending = asyncio.ensure_future(send())
@@ -335,6 +349,9 @@ def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, 
         sending.cancel()  # the client left once it had `done`: the bridge cancels the sending
         with contextlib.suppress(asyncio.CancelledError):
             await sending
+        gate.set()
+        assert blocker is not None
+        await blocker
         await stream.aclose()
         # A server's event loop goes on after a request: let what the stream left run.
         others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
@@ -345,6 +362,62 @@ def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, 
     assert (status, held) == ("pending", False)
     run_jobs()
     assert Run.objects.get(pk=run.pk).learned
+
+
+def test_a_stream_cancelled_while_storing_its_answer_still_queues_its_learning_job(
+    api, llm, owner, monkeypatch
+):
+    import asyncio
+    import contextlib
+    import threading
+
+    from assistants.openai.services import steps
+    from assistants.openai.services.runs import start_run
+    from assistants.openai.stream import run_events
+
+    assistant = new_assistant(api)
+    thread = new_thread(api, "What is the refund window?")
+    llm.enqueue(Reply(text="Thirty days."))
+    run = start_run(
+        project=owner.project,
+        thread_id=thread["id"],
+        values={"assistant_id": assistant["id"]},
+        stream=True,
+        actor=owner.user,
+    )
+    entered, gate = threading.Event(), threading.Event()
+    complete_answer = steps.complete_answer
+
+    def slow_complete_answer(**kwargs):
+        entered.set()
+        gate.wait(30)
+        return complete_answer(**kwargs)
+
+    monkeypatch.setattr(steps, "complete_answer", slow_complete_answer)
+
+    async def leave_while_storing() -> None:
+        stream = run_events([], run.pk, owner.user, None)
+
+        async def send() -> None:
+            async for _ in stream:
+                pass
+
+        sending = asyncio.ensure_future(send())
+        while not entered.is_set():
+            await asyncio.sleep(0.001)
+        sending.cancel()  # the client left while the answer was being stored
+        await asyncio.sleep(0.05)  # the stream has had its CancelledError
+        gate.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        await stream.aclose()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        await asyncio.gather(*others, return_exceptions=True)
+
+    async_to_sync(leave_while_storing)()
+    assert Run.objects.get(pk=run.pk).status == "completed"
+    status, held, _ = _learning_job(run.pk)
+    assert (status, held) == ("pending", False)  # queued now, not left to the sweep
 
 
 def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner):
