@@ -4,7 +4,8 @@ each event from the event loop as it comes, while the loop serves the other stre
 The run is executed in the request. If the client goes away mid-run, a job takes the run over
 from its last stored state, so it still ends (and is learned) as if the client had stayed. A
 run that ends in the stream stores its learning job held (jobs.services.hold) and queues it
-once `done` is sent, or the client has gone: queueing is not on the client's wait.
+once `done` is sent, or the client has gone: a client that stops reading at `done` (the openai
+SDK does) does not wait for it; one that reads to the end of the response does.
 """
 
 from __future__ import annotations
