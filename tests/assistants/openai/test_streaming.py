@@ -198,20 +198,27 @@ def test_a_completed_stream_is_learned_by_a_job_after_the_stream(api, llm):
     assert len(llm.requests) == 1  # learning did not run the model again
 
 
-def test_a_message_starts_in_the_same_write_as_its_first_delta(api, llm, owner):
+def started_stream(api, llm, owner, question: str, answer: str) -> Run:
+    """A streamed run started on a new thread holding question, the fake to answer it; its
+    events are read by the test (assistants.openai.stream.run_events)."""
     from assistants.openai.services.runs import start_run
-    from assistants.openai.stream import run_events
 
     assistant = new_assistant(api)
-    thread = new_thread(api, "hi")
-    llm.enqueue(Reply(text="Hello there."))
-    run = start_run(
+    thread = new_thread(api, question)
+    llm.enqueue(Reply(text=answer))
+    return start_run(
         project=owner.project,
         thread_id=thread["id"],
         values={"assistant_id": assistant["id"]},
         stream=True,
         actor=owner.user,
     )
+
+
+def test_a_message_starts_in_the_same_write_as_its_first_delta(api, llm, owner):
+    from assistants.openai.stream import run_events
+
+    run = started_stream(api, llm, owner, "hi", "Hello there.")
 
     async def read() -> list[bytes]:
         return [chunk async for chunk in run_events([], run.pk, owner.user, None)]
@@ -242,19 +249,9 @@ def _learning_job(run_pk: int) -> tuple[str, bool, int]:
 def test_the_learning_job_is_queued_once_the_client_has_done(api, llm, owner):
     from asgiref.sync import sync_to_async
 
-    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import DONE, run_events
 
-    assistant = new_assistant(api)
-    thread = new_thread(api, "What is the refund window?")
-    llm.enqueue(Reply(text="Thirty days."))
-    run = start_run(
-        project=owner.project,
-        thread_id=thread["id"],
-        values={"assistant_id": assistant["id"]},
-        stream=True,
-        actor=owner.user,
-    )
+    run = started_stream(api, llm, owner, "What is the refund window?", "Thirty days.")
 
     async def read() -> list[tuple[str, bool, int]]:
         seen = []
@@ -274,19 +271,9 @@ def test_the_learning_job_is_queued_once_the_client_has_done(api, llm, owner):
 def test_a_client_that_leaves_at_done_still_gets_its_run_learned(api, llm, owner):
     from asgiref.sync import sync_to_async
 
-    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import DONE, run_events
 
-    assistant = new_assistant(api)
-    thread = new_thread(api, "What is the refund window?")
-    llm.enqueue(Reply(text="Thirty days."))
-    run = start_run(
-        project=owner.project,
-        thread_id=thread["id"],
-        values={"assistant_id": assistant["id"]},
-        stream=True,
-        actor=owner.user,
-    )
+    run = started_stream(api, llm, owner, "What is the refund window?", "Thirty days.")
 
     async def leave_at_done() -> tuple[str, bool, int]:
         stream = run_events([], run.pk, owner.user, None)
@@ -310,19 +297,9 @@ def test_a_stream_cancelled_right_after_done_still_queues_its_learning_job(api, 
 
     from asgiref.sync import sync_to_async
 
-    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import DONE, run_events
 
-    assistant = new_assistant(api)
-    thread = new_thread(api, "What is the refund window?")
-    llm.enqueue(Reply(text="Thirty days."))
-    run = start_run(
-        project=owner.project,
-        thread_id=thread["id"],
-        values={"assistant_id": assistant["id"]},
-        stream=True,
-        actor=owner.user,
-    )
+    run = started_stream(api, llm, owner, "What is the refund window?", "Thirty days.")
     entered, gate = threading.Event(), threading.Event()
 
     def occupy() -> None:
@@ -372,19 +349,9 @@ def test_a_stream_cancelled_while_storing_its_answer_still_queues_its_learning_j
     import threading
 
     from assistants.openai.services import steps
-    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import run_events
 
-    assistant = new_assistant(api)
-    thread = new_thread(api, "What is the refund window?")
-    llm.enqueue(Reply(text="Thirty days."))
-    run = start_run(
-        project=owner.project,
-        thread_id=thread["id"],
-        values={"assistant_id": assistant["id"]},
-        stream=True,
-        actor=owner.user,
-    )
+    run = started_stream(api, llm, owner, "What is the refund window?", "Thirty days.")
     entered, gate = threading.Event(), threading.Event()
     complete_answer = steps.complete_answer
 
@@ -421,19 +388,9 @@ def test_a_stream_cancelled_while_storing_its_answer_still_queues_its_learning_j
 
 
 def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner):
-    from assistants.openai.services.runs import start_run
     from assistants.openai.stream import run_events
 
-    assistant = new_assistant(api)
-    thread = new_thread(api, "hi")
-    llm.enqueue(Reply(text="one two three four"))
-    run = start_run(
-        project=owner.project,
-        thread_id=thread["id"],
-        values={"assistant_id": assistant["id"]},
-        stream=True,
-        actor=owner.user,
-    )
+    run = started_stream(api, llm, owner, "hi", "one two three four")
 
     async def leave_after_first_delta() -> list[bytes]:
         received = []
@@ -455,7 +412,7 @@ def test_a_client_that_leaves_mid_stream_hands_the_run_to_a_job(api, llm, owner)
     assert done.status == "completed" and done.learned
     texts = [
         m["content"][0]["text"]["value"]
-        for m in api("get", f"/threads/{thread['id']}/messages").json()["data"]
+        for m in api("get", f"/threads/{run.thread.public_id}/messages").json()["data"]
     ]
     assert texts == ["The whole answer.", "hi"]  # the half-written message was replaced
     assert Job.objects.filter(kind="assistants_run").count() == 1
