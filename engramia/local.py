@@ -397,17 +397,10 @@ class LocalBackend:
             except OperationalError as exc:
                 # The database is down, or every pooled connection stayed busy for
                 # ENGRAMIA_DB_POOL_TIMEOUT seconds: the API's 503, as a typed error.
-                raise error_for_status(
-                    503,
-                    type="server_error",
-                    errors=[
-                        {
-                            "code": "service_unavailable",
-                            "detail": f"The database is unavailable: {exc}",
-                            "attr": None,
-                        }
-                    ],
-                ) from exc
+                from engramia_site.api_errors import ServiceUnavailable
+
+                unavailable = ServiceUnavailable(f"The database is unavailable: {exc}")
+                raise typed_error(unavailable) from exc
             finally:
                 _last_call.at = time.monotonic()
 
@@ -551,9 +544,15 @@ class LocalBackend:
 
 def sdk_error(exc: Any) -> EngramiaAPIError:
     """The SDK's typed error for a service's refusal: what the API would have answered."""
-    from engramia_site.api_errors import api_error_body, from_domain_error
+    from engramia_site.api_errors import from_domain_error
 
-    api_exception = from_domain_error(exc)
+    return typed_error(from_domain_error(exc))
+
+
+def typed_error(api_exception: Any) -> EngramiaAPIError:
+    """The SDK's typed error for one of the API's exceptions, with the API's body."""
+    from engramia_site.api_errors import api_error_body
+
     body = api_error_body(api_exception)
     return error_for_status(
         int(api_exception.status_code), type=body["type"], errors=body["errors"]
