@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from memory.providers.chat import (
     close_clients,
     get_chat,
 )
+from memory.providers.chat.base import untransformed
 from tests.fakes.llm_servers import (
     CHAT_COMPLETIONS_PATH,
     MESSAGES_PATH,
@@ -421,3 +423,49 @@ def test_without_a_vendor_runs_are_not_configured(monkeypatch):
     with pytest.raises(ChatNotConfigured) as refused:
         get_chat()
     assert refused.value.public_message.startswith("No LLM is configured: No LLM provider")
+
+
+def _typed_create(style: str, client: Any) -> Any:
+    if style == "chat":
+        return client.chat.completions.create
+    return client.responses.create if style == "responses" else client.messages.create
+
+
+@pytest.mark.parametrize("style", VENDORS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_body_sent_untransformed_is_the_body_the_sdk_would_have_sent(
+    style, stream, fake, monkeypatch
+):
+    # Runs pass their bodies around the SDKs' typed-parameter rewrite (chat.base.untransformed);
+    # the rewrite must have nothing to change in them: tools, tool calls and results, sampling,
+    # a JSON schema, streaming.
+    configure(monkeypatch, fake, style)
+    schema = {"name": "answer", "schema": {"type": "object"}, "strict": True}
+    request = ChatRequest(
+        model="m-1",
+        system="Use tools.",
+        messages=conversation(),
+        tools=[WEATHER],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=300,
+        response_format={"type": "json_schema", "json_schema": schema},
+    )
+    provider = get_chat()
+    module = sys.modules[type(provider).__module__]
+    body = provider.request(request, stream=stream)
+
+    async def both_ways() -> None:
+        create = _typed_create(style, provider._client())
+        for arguments in (body, untransformed(body, module.SIGNATURE)):
+            answer = await create(**arguments)
+            if stream:
+                async for _ in answer:
+                    pass
+
+    run(both_ways())
+    typed, untouched = (request.json for request in fake.requests)
+    assert untouched == typed
+    assert untouched["messages" if style != "responses" else "input"]  # the body's, not the stub

@@ -17,6 +17,7 @@ from memory.providers.chat.base import (
     ChatResult,
     Finish,
     Finished,
+    SdkSignature,
     StreamAssembler,
     TextDelta,
     ToolArgumentsDelta,
@@ -25,11 +26,14 @@ from memory.providers.chat.base import (
     Usage,
     VendorChat,
     estimate_tokens,
+    untransformed,
 )
 from memory.providers.chat.events import error_message, server_sent_events, shaped
 from memory.providers.llm import is_reasoning_model, shared_ssl_context
 
 _FINISH: dict[str, Finish] = {"length": "length", "tool_calls": "tool_calls"}
+# chat.completions.create's typed parameters (base.untransformed): messages is required.
+SIGNATURE: SdkSignature = (("model", "stream"), {"messages": []})
 
 
 class OpenAIClientMixin(VendorChat[openai.AsyncOpenAI]):
@@ -147,7 +151,7 @@ class OpenAIChatCompletions(OpenAIClientMixin):
         """The model's whole answer."""
         try:
             completion = await self._client().chat.completions.create(
-                **self.request(request, stream=False)
+                **untransformed(self.request(request, stream=False), SIGNATURE)
             )
             choice = completion.choices[0]
             message = choice.message
@@ -178,7 +182,9 @@ class OpenAIChatCompletions(OpenAIClientMixin):
         started: set[int] = set()
         body = self.request(request, stream=True)
         try:
-            streamed = self._client().chat.completions.with_streaming_response.create(**body)
+            streamed = self._client().chat.completions.with_streaming_response.create(
+                **untransformed(body, SIGNATURE)
+            )
             async with streamed as response:  # closed even when the run stops reading
                 async for _, chunk in self._events(response):
                     with shaped(self.name, "chat completion chunk"):

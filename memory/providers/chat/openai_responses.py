@@ -15,16 +15,21 @@ from memory.providers.chat.base import (
     ChatRequest,
     ChatResult,
     Finished,
+    SdkSignature,
     StreamAssembler,
     TextDelta,
     ToolArgumentsDelta,
     ToolCall,
     ToolCallStarted,
     Usage,
+    untransformed,
 )
 from memory.providers.chat.events import error_message, shaped
 from memory.providers.chat.openai_chat import OpenAIClientMixin
 from memory.providers.llm import is_reasoning_model
+
+# responses.create's typed parameters (base.untransformed): none is required.
+SIGNATURE: SdkSignature = (("model", "stream"), {})
 
 
 def response_input(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -109,7 +114,9 @@ class OpenAIResponses(OpenAIClientMixin):
     async def complete(self, request: ChatRequest) -> ChatResult:
         """The model's whole answer."""
         try:
-            response = await self._client().responses.create(**self.request(request, stream=False))
+            response = await self._client().responses.create(
+                **untransformed(self.request(request, stream=False), SIGNATURE)
+            )
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
         # As JSON, read as a streamed answer's last event is; items this SDK does not know
@@ -122,7 +129,9 @@ class OpenAIResponses(OpenAIClientMixin):
         stream = _ResponseStream(StreamAssembler())
         body = self.request(request, stream=True)
         try:
-            streamed = self._client().responses.with_streaming_response.create(**body)
+            streamed = self._client().responses.with_streaming_response.create(
+                **untransformed(body, SIGNATURE)
+            )
             async with streamed as response:  # closed even when the run stops reading
                 async for name, event in self._events(response):
                     with shaped(self.name, "response event"):
