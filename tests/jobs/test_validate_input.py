@@ -1,5 +1,6 @@
 """validate_input: the same answers as a fresh serializer, without rebuilding its fields."""
 
+import contextlib
 import threading
 
 import pytest
@@ -50,7 +51,32 @@ def test_a_serializers_fields_are_built_once_per_thread(monkeypatch):
     assert len(built) == 2 and built[0] != built[1]  # another thread has its own copy
 
 
-def test_serializers_with_nested_serializers_keep_their_own_fields():
-    data = {"items": [{"task": "Parse a CSV file", "code": "import csv"}]}
-    assert validate_input(LearnManySerializer, data)["items"][0]["task"] == "Parse a CSV file"
-    assert "items" in _errors(LearnManySerializer, {"items": [{"code": "x"}]}).errors
+def test_nested_serializers_give_what_fresh_ones_give_and_are_built_once(monkeypatch):
+    built = []
+    original = serializers.Serializer.get_fields
+
+    def counting(self):
+        built.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(serializers.Serializer, "get_fields", counting)
+    item = {"task": "Parse a CSV file", "code": "import csv"}
+    calls = [
+        {"items": [item]},
+        {"items": [{"code": "x"}, item]},  # the first item's task is missing
+        {"items": [item, {**item, "eval_score": 11}]},  # the second's score is out of range
+        {"items": [item, item]},
+        {"items": "not a list"},
+        {"items": [item]},
+    ]
+    for data in calls:
+        fresh = LearnManySerializer(data=data)
+        if fresh.is_valid():
+            assert validate_input(LearnManySerializer, data) == dict(fresh.validated_data)
+        else:
+            assert _errors(LearnManySerializer, data).errors == fresh.errors
+    counted = len(built)
+    for data in calls:
+        with contextlib.suppress(InvalidInput):
+            validate_input(LearnManySerializer, data)
+    assert len(built) == counted  # no field rebuilt once this thread has them
