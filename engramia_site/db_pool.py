@@ -4,7 +4,8 @@ psycopg's pool checks a connection with a round trip each time it lends one. A w
 one for every request, so each API call paid that round trip (with the thread hand-offs around
 it: ~8% of a `POST /v1/recall`'s time in a profile). A connection that was given back in a
 working state less than `RECHECK_AFTER_SECONDS` ago is lent without the check; one idle longer
-is checked as before.
+is checked as before. A connection given back is the next one lent (`_lend_next`), so a
+quiet worker keeps reusing the same one.
 
 Trade-off: if the server drops a connection within that second (a restart), the one request
 that borrows it fails with a database error instead of getting a fresh connection; the pool
@@ -53,5 +54,26 @@ def use_recent_check(sender: Any, connection: Any, **kwargs: Any) -> None:
     def putconn(returned: Any) -> None:
         setattr(returned, _RETURNED_AT, time.monotonic())
         give_back(returned)
+        _lend_next(pool, returned)
 
     pool.putconn = putconn
+
+
+def _lend_next(pool: Any, returned: Any) -> None:
+    """Put a connection just given back at the head of the pool's queue: lent next.
+
+    psycopg's pool lends the connection given back longest ago. A web worker borrows several
+    times a run (the request, each of a stream's steps), so with a few connections in its pool
+    every loan found one idle for over RECHECK_AFTER_SECONDS and paid the check's round trip,
+    and a cold server process behind it. Lent most recent first, the loans of a quiet worker
+    keep to one connection, given back moments ago; the others stay idle until the load needs
+    them (the pool still shrinks by one while some go unused for max_idle). A connection
+    handed straight to a waiting borrower, or closed, is not in the queue and is left alone
+    (psycopg_pool 3.3 keeps the queue as `_pool` under `_lock`; tests/tenants/test_db_pool.py
+    fails if that changes).
+    """
+    with pool._lock:
+        idle = pool._pool
+        if idle and idle[-1] is returned:
+            idle.pop()
+            idle.appendleft(returned)

@@ -14,15 +14,19 @@ from psycopg_pool import ConnectionPool
 from engramia_site import db_pool
 
 
-@pytest.fixture
-def pool(transactional_db: Any) -> Iterator[ConnectionPool]:
-    """The default database behind a pool of one connection, as Django makes it for a web worker."""
+def _django_pool(size: int) -> Iterator[ConnectionPool]:
+    """The default database behind a pool of size connections, as Django makes it for a web
+    worker."""
     from django.db import connection
 
     saved = (connection.settings_dict["CONN_MAX_AGE"], dict(connection.settings_dict["OPTIONS"]))
     connection.close()
     connection.settings_dict["CONN_MAX_AGE"] = 0
-    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 10}
+    connection.settings_dict["OPTIONS"]["pool"] = {
+        "min_size": size,
+        "max_size": size,
+        "timeout": 10,
+    }
     try:
         connection.ensure_connection()  # connection_created: the pool gets its check
         made = connection.pool
@@ -32,6 +36,17 @@ def pool(transactional_db: Any) -> Iterator[ConnectionPool]:
         connection.close()
         connection.close_pool()
         connection.settings_dict["CONN_MAX_AGE"], connection.settings_dict["OPTIONS"] = saved
+
+
+@pytest.fixture
+def pool(transactional_db: Any) -> Iterator[ConnectionPool]:
+    """A pool of one connection."""
+    yield from _django_pool(1)
+
+
+@pytest.fixture
+def pool_of_three(transactional_db: Any) -> Iterator[ConnectionPool]:
+    yield from _django_pool(3)
 
 
 def _kill(backend_pid: int) -> None:
@@ -81,3 +96,19 @@ def test_a_connection_idle_longer_is_checked_and_replaced_if_dropped(pool, monke
     with pool.connection() as connection:
         assert connection.execute("SELECT 1").fetchone() == (1,)
         assert connection.info.backend_pid != backend
+
+
+def test_the_connection_given_back_last_is_lent_first(pool_of_three):
+    pool_of_three.wait()
+    lent = [pool_of_three.getconn() for _ in range(3)]
+    for connection in lent:  # given back in the order they were lent
+        pool_of_three.putconn(connection)
+    again = pool_of_three.getconn()
+    try:
+        assert again is lent[-1]  # psycopg's own order would lend lent[0]: idle the longest
+        assert pool_of_three.getconn() is lent[-2]
+        pool_of_three.putconn(lent[-2])
+    finally:
+        pool_of_three.putconn(again)
+    assert pool_of_three.getconn() is again  # the one given back just now, whatever came before
+    pool_of_three.putconn(again)
