@@ -37,6 +37,14 @@ _AUDITED = [name for name in RUN_FIELDS if name != "usage"]
 
 
 @functools.cache
+def _unset_columns() -> frozenset[str]:
+    """The run's columns the statement leaves as they are: not bound."""
+    return frozenset(
+        field.column for field in Run._meta.concrete_fields if field.column not in RUN_FIELDS
+    )
+
+
+@functools.cache
 def answer_statement(with_job: bool) -> str:
     """The statement, inserting the learning job or not (cached: identifiers only)."""
     run_table = Run._meta.db_table
@@ -97,7 +105,7 @@ def store_answer(
         **audit_values(audit_entry(message, when), "ma"),
         **values(step, "s"),
         **audit_values(audit_entry(step, when), "sa"),
-        **values(ended, "r"),
+        **values(ended, "r", _unset_columns()),
         **audit_values(audit_entry(ended, when, before=before, fields=_AUDITED), "ra"),
     }
     if job is not None:
