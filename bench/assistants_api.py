@@ -278,16 +278,18 @@ def measure_runs(
     cpu.append(site.cpu())
     calls = fake.requests[before + 0 :]
     calls = [call for call in calls if call.json.get("stream")][-args.runs :]
-    added, overhead, relayed = [], [], []
+    added, overhead, called, relayed = [], [], [], []
     for timing, call in zip(timings, calls, strict=True):
         llm_total = call.answered_at - call.received_at
         llm_first = call.first_token_at - call.received_at
         added.append((timing["done"] - timing["started"] - llm_total) * 1000)
         overhead.append((timing["first"] - timing["started"] - llm_first) * 1000)
+        called.append((call.received_at - timing["started"]) * 1000)
         relayed.append((timing["first"] - call.first_token_at) * 1000)
     return {
         "stream_added_ms": added,
         "first_token_overhead_ms": overhead,
+        "model_call_ms": called,
         "first_token_relay_ms": relayed,
         "stream_cpu_ms": cpu_per_run(cpu[0], cpu[1], idle, args.runs),
         **job_runs(args, site, key, assistant, fake, idle),
@@ -440,6 +442,7 @@ def report(args: argparse.Namespace, runs: dict[str, Any], load: dict[str, Any] 
     for name, label, target in (
         ("stream_added_ms", "streamed run, added to the LLM's own time", 30.0),
         ("first_token_overhead_ms", "streamed run, first-token overhead", 20.0),
+        ("model_call_ms", "  of it, the request to the model having the call", None),
         ("first_token_relay_ms", "  of it, the model's first token to the client", None),
         ("job_added_ms", "job-executed run, added to the LLM's own time", 30.0),
         ("job_whole_ms", "the same, with learning and judging queued after", None),
