@@ -16,8 +16,6 @@ import copy
 import functools
 from typing import Any
 
-from django.db import connection
-
 from assistants.choices import RunStatus
 from assistants.models import Message, Run, RunStep
 from jobs.models import Job
@@ -25,6 +23,7 @@ from tenants.statements import (
     audit_entry,
     audit_insert,
     audit_values,
+    bound_cursor,
     columns,
     insert_select,
     jsonb_change,
@@ -40,7 +39,7 @@ _AUDITED = [name for name in RUN_FIELDS if name != "usage"]
 def _unset_columns() -> frozenset[str]:
     """The run's columns the statement leaves as they are: not bound."""
     return frozenset(
-        field.column for field in Run._meta.concrete_fields if field.column not in RUN_FIELDS
+        str(field.column) for field in Run._meta.concrete_fields if field.column not in RUN_FIELDS
     )
 
 
@@ -111,7 +110,7 @@ def store_answer(
     if job is not None:
         params.update(values(job, "j"))
         params.update(audit_values(audit_entry(job, when), "ja"))
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:  # prepared: planning it took ~1 ms
         cursor.execute(answer_statement(job is not None), params)
         updated, message_id, step_id, job_id = cursor.fetchone()
     if updated is None:

@@ -211,15 +211,38 @@ def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api
 
     streamed(api, llm)  # the statements' shapes are in psycopg's cache from here on
     uncached: list[bytes] = []
-    split = _queries._query2pg_client_nocache
 
-    def counted(query: bytes, encoding: str) -> Any:
-        uncached.append(query)
-        return split(query, encoding)
+    def counting(split: Any) -> Any:
+        def counted(query: bytes, *args: Any) -> Any:
+            uncached.append(query)
+            return split(query, *args)
 
-    monkeypatch.setattr(_queries, "_query2pg_client_nocache", counted)
+        return counted
+
+    # Bound client-side (most) or server-side (the prepared ones: tenants.statements).
+    for name in ("_query2pg_client_nocache", "_query2pg_nocache"):
+        monkeypatch.setattr(_queries, name, counting(getattr(_queries, name)))
     assert streamed(api, llm).status == "completed"
     assert [query[:60] for query in uncached if b"assistants_" in query] == []
+
+
+def test_the_run_statements_are_prepared_once_per_connection(api, llm, settings):
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 0  # the default
+    streamed(api, llm)
+    streamed(api, llm)
+
+    def prepared() -> list[tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE %s OR statement LIKE %s",
+                ["WITH inserted AS (INSERT INTO assistants_run%", "WITH target AS%"],
+            )
+            return cursor.fetchall()
+
+    found = prepared()
+    assert len(found) == 2, found  # the run's row, and its answer: planned once, run twice
+    assert all(runs == 2 for _, runs in found), found
 
 
 def test_starting_a_run_reads_its_thread_lock_assistant_and_messages_in_one_round_trip(api, llm):
