@@ -88,6 +88,7 @@ def ensure_embedded_server(home: Path) -> str:
         _exit_on_sigterm()
         _ensure_database(server.get_uri())
         _size_shared_buffers(server.get_uri())
+        _preload_prewarm(server.get_uri())
         uri = server.get_uri(DATABASE_NAME)
         _uri_cache[pgdata] = uri
         return uri
@@ -142,6 +143,40 @@ def _size_shared_buffers(admin_uri: str) -> None:
                 f"ENGRAMIA_DB_SHARED_BUFFERS={wanted!r} is not a valid shared_buffers size: {exc}"
             ) from exc
         logger.info("embedded database: shared_buffers %s from its next start", wanted)
+
+
+def _preload_prewarm(admin_uri: str) -> None:
+    """Have the server read back after a restart what its buffers held (pg_prewarm's
+    autoprewarm), from its next start.
+
+    A restart empties shared_buffers. At 1M patterns the first learns after it read the
+    model's HNSW graph from disk, 170-440 ms each against 9-28 ms with it in memory
+    (docs/benchmarks.md, "Why learn was slow at 1M"). With pg_prewarm preloaded the server
+    notes which blocks it holds (every 5 minutes and at shutdown) and reads them back in the
+    background when it starts. Added to any libraries already preloaded; skipped when the
+    server has no pg_prewarm.
+    """
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_prewarm'"
+        ).fetchone()
+        recorded = conn.execute(
+            "SELECT setting FROM pg_file_settings WHERE name = 'shared_preload_libraries' "
+            "AND sourcefile LIKE '%postgresql.auto.conf'"
+        ).fetchone()
+        live = conn.execute("SHOW shared_preload_libraries").fetchone()
+        current = recorded[0] if recorded else (live[0] if live else "")
+        libraries = [name.strip() for name in str(current).split(",") if name.strip()]
+        if available is None or "pg_prewarm" in libraries:
+            return
+        wanted = ", ".join([*libraries, "pg_prewarm"])
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(sql.Literal(wanted))
+        )
+        logger.info("embedded database: preloads pg_prewarm from its next start")
 
 
 def embedded_server_pid(home: Path) -> int | None:

@@ -91,3 +91,22 @@ def test_the_embedded_server_takes_its_shared_buffers_from_the_next_start(tmp_pa
     )
     _, err = bad.communicate(timeout=120)
     assert bad.returncode != 0 and "ENGRAMIA_DB_SHARED_BUFFERS='lots'" in err
+
+
+def test_the_embedded_server_reads_its_buffers_back_after_a_restart(tmp_path):
+    # pg_prewarm's autoprewarm, preloaded from the second start on: it notes the blocks in
+    # shared_buffers and reads them back when the server starts again.
+    home = tmp_path / "home"
+    show = (
+        "import django; django.setup(); from django.db import connection; "
+        "cursor = connection.cursor(); cursor.execute('SHOW shared_preload_libraries'); "
+        "print(cursor.fetchone()[0]); "
+        "cursor.execute(\"SELECT current_setting('pg_prewarm.autoprewarm', true)\"); "
+        "print(cursor.fetchone()[0], flush=True)"
+    )
+    first = _run(home, show, stdout=subprocess.PIPE, text=True)
+    libraries, autoprewarm = first.communicate(timeout=120)[0].splitlines()
+    assert "pg_prewarm" not in libraries and autoprewarm == "None"  # recorded for next time
+    second = _run(home, show, stdout=subprocess.PIPE, text=True)
+    libraries, autoprewarm = second.communicate(timeout=120)[0].splitlines()
+    assert "pg_prewarm" in libraries and autoprewarm == "on"
