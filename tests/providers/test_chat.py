@@ -83,6 +83,18 @@ def conversation() -> list[ChatMessage]:
     ]
 
 
+def tool_request(**fields: Any) -> ChatRequest:
+    """A request with the weather tool, after a conversation that called it once."""
+    return ChatRequest(
+        model="m-1",
+        system="Use tools.",
+        messages=conversation(),
+        tools=[WEATHER],
+        parallel_tool_calls=False,
+        **fields,
+    )
+
+
 def run(coroutine: Any) -> Any:
     async def with_cleanup() -> Any:
         try:
@@ -111,14 +123,7 @@ def test_a_whole_answer_with_text_and_usage(style, fake, monkeypatch):
 def test_tool_calls_and_tool_results_round_trip_in_each_wire_format(style, fake, monkeypatch):
     configure(monkeypatch, fake, style)
     fake.enqueue(Reply.calling("get_weather", {"city": "Bergen"}))
-    request = ChatRequest(
-        model="m-1",
-        system="Use tools.",
-        messages=conversation(),
-        tools=[WEATHER],
-        forced_tool="get_weather",
-        parallel_tool_calls=False,
-    )
+    request = tool_request(forced_tool="get_weather")
     result = run(get_chat().complete(request))
     assert result.finish == "tool_calls" and result.text == ""
     assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [
@@ -441,13 +446,8 @@ def test_a_body_sent_untransformed_is_the_body_the_sdk_would_have_sent(
     # a JSON schema, streaming.
     configure(monkeypatch, fake, style)
     schema = {"name": "answer", "schema": {"type": "object"}, "strict": True}
-    request = ChatRequest(
-        model="m-1",
-        system="Use tools.",
-        messages=conversation(),
-        tools=[WEATHER],
+    request = tool_request(
         tool_choice="required",
-        parallel_tool_calls=False,
         temperature=0.3,
         top_p=0.9,
         max_tokens=300,
