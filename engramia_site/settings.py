@@ -144,7 +144,8 @@ TEMPLATES = [
 # Connections per process in a pool (0: a persistent connection per thread instead).
 # `engramia serve` gives its web workers a pool; job workers fork, so they keep their own.
 DB_POOL_SIZE = env_int("ENGRAMIA_DB_POOL_SIZE", 0)
-# Server-side prepared statements for a few hot writes (see _database).
+# Server-side prepared statements for a few hot writes (tenants.statements.bound_cursor); off
+# behind PgBouncer in transaction mode unless it is 1.22+ with max_prepared_statements above 0.
 DB_PREPARED_STATEMENTS = env_bool("ENGRAMIA_DB_PREPARED_STATEMENTS", True)
 
 
@@ -153,10 +154,6 @@ def _database(url: str) -> dict[str, Any]:
     database = dj_database_url.parse(url, conn_max_age=env_int("ENGRAMIA_DB_CONN_MAX_AGE", 60))
     database["CONN_HEALTH_CHECKS"] = True
     database.setdefault("OPTIONS", {})["connect_timeout"] = 5
-    # The few hot write statements of tenants.statements.bound_cursor are prepared on a
-    # connection's first use of each (planning ~1 ms of a run's answer); every other query binds
-    # client-side and is never prepared. Off for PgBouncer in transaction mode before 1.21.
-    database["OPTIONS"]["prepare_threshold"] = 0 if DB_PREPARED_STATEMENTS else None
     if DB_POOL_SIZE:
         # A pool per process: a request (or a stream between its writes) borrows a connection
         # instead of holding one per thread; each open stream does its database steps on a

@@ -16,6 +16,7 @@ from typing import Any
 
 from auditlog.diff import model_instance_diff
 from auditlog.models import LogEntry as BaseLogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
@@ -187,13 +188,19 @@ def bound_cursor() -> Any:
     """A cursor whose statements bind their values on the server, as prepared statements.
 
     Django binds values client-side, so PostgreSQL parses and plans every statement anew:
-    ~1 ms for the CTE that stores a run's answer (five tables, four audit entries), a third of
-    that for a row and its audit entry. With server-side binding, psycopg prepares each
-    statement on a connection's first use of it (the database's `prepare_threshold`, set in
-    settings) and then only binds and executes it. For single statements that run often,
-    with every value bound; ENGRAMIA_DB_PREPARED_STATEMENTS=0 (PgBouncer in transaction mode
-    before 1.21) still binds server-side, unprepared. Errors, query logging and
+    0.7-1.8 ms for the CTE that stores a run's answer (five tables, four audit entries), about
+    a third of that for a row and its audit entry. This cursor binds server-side and has
+    psycopg prepare each statement on a connection's first use of it; after that PostgreSQL
+    only binds and executes it. For single statements that run often, with every value bound.
+    Errors, the query log (which shows the statement's `$n` placeholders, not its values) and
     execute_wrapper hooks are Django's, as with connection.cursor().
+
+    Only these cursors prepare: the connection's `prepare_threshold` stays None (Django's
+    default), so psycopg keeps no account of Django's own queries. A rollback of the whole
+    transaction makes psycopg deallocate the connection's prepared statements (they are
+    prepared again on their next use). ENGRAMIA_DB_PREPARED_STATEMENTS=0 binds server-side
+    without preparing (PgBouncer in transaction mode before 1.22, or without
+    `max_prepared_statements`).
     """
     cursor = connection.cursor()  # connected, checked for its thread, wrapped by Django
     cursor.cursor.close()
@@ -202,10 +209,22 @@ def bound_cursor() -> Any:
 
 
 class _PreparedCursor(Cursor[Any]):
-    """A server-binding cursor that keeps a prepared statement's query for Django's query log
-    too: psycopg 3.3 keeps only an unprepared one's (`_query`, which Django reads)."""
+    """A server-binding cursor whose statements are prepared (unless turned off)."""
+
+    def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+        if not settings.DB_PREPARED_STATEMENTS:
+            return super().execute(query, params, **options)
+        connection = self.connection
+        saved = connection.prepare_threshold
+        connection.prepare_threshold = 0  # prepared at its first use, then reused
+        try:
+            return super().execute(query, params, prepare=True, **options)
+        finally:
+            connection.prepare_threshold = saved
 
     def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+        # psycopg 3.3 keeps only an unprepared statement's query (`_query`), which Django's
+        # query log reads.
         self._query = pgq
         super()._send_query_prepared(name, pgq, binary=binary)
 

@@ -104,15 +104,12 @@ def test_the_auth_failure_rate_is_read_per_request():
         assert auth_failure_rate() is None
 
 
-@pytest.mark.parametrize(("value", "threshold"), [(None, "0"), ("0", "None"), ("1", "0")])
-def test_prepared_statements_are_on_unless_turned_off(tmp_path, value, threshold):
+@pytest.mark.parametrize(("value", "prepared"), [(None, "True"), ("0", "False"), ("1", "True")])
+def test_prepared_statements_are_on_unless_turned_off(tmp_path, value, prepared):
     # On: tenants.statements.bound_cursor's statements are prepared at their first use.
-    # Off (PgBouncer in transaction mode before 1.21): nothing is ever prepared.
-    code = (
-        "import engramia_site.settings as s;"
-        " print(s.DATABASES['default']['OPTIONS']['prepare_threshold'])"
-    )
+    # Off (PgBouncer in transaction mode before 1.22): they bind server-side, unprepared.
+    code = "import engramia_site.settings as s; print(s.DB_PREPARED_STATEMENTS)"
     variables = {} if value is None else {"ENGRAMIA_DB_PREPARED_STATEMENTS": value}
     done = _settings_in_subprocess(tmp_path, code, **variables)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == threshold
+    assert done.stdout.strip() == prepared

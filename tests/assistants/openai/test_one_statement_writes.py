@@ -226,49 +226,27 @@ def test_the_run_statements_are_split_at_their_placeholders_once_per_process(api
     assert [query[:60] for query in uncached if b"assistants_" in query] == []
 
 
-def test_the_run_statements_are_prepared_once_per_connection(api, llm, settings):
-    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 0  # the default
+def _prepared_run_statements() -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s OR statement LIKE %s",
+            ["WITH inserted AS (INSERT INTO assistants_run%", "WITH target AS%"],
+        )
+        return cursor.fetchall()
+
+
+def test_the_run_statements_are_prepared_once_per_connection(api, llm):
     streamed(api, llm)
     streamed(api, llm)
-
-    def prepared() -> list[tuple[str, int]]:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
-                " WHERE statement LIKE %s OR statement LIKE %s",
-                ["WITH inserted AS (INSERT INTO assistants_run%", "WITH target AS%"],
-            )
-            return cursor.fetchall()
-
-    found = prepared()
+    found = _prepared_run_statements()
     assert len(found) == 2, found  # the run's row, and its answer: planned once, run twice
     assert all(runs == 2 for _, runs in found), found
+    # Django's own queries are left alone: psycopg keeps no account of them.
+    assert connection.connection.prepare_threshold is None
 
 
-def test_starting_a_run_reads_its_thread_lock_assistant_and_messages_in_one_round_trip(api, llm):
-    queries = [q["sql"] for q in streamed_queries(api, llm)]
-    locking = [
-        sql
-        for sql in queries
-        if re.search(r'FROM "assistants_thread" \w+\s.*FOR UPDATE', sql, re.S)
-    ]
-    assert len(locking) == 1
-    for table in ("assistants_run", "assistants_assistant", "assistants_message"):
-        assert f'"{table}"' in locking[0]
-    orm_read = re.compile(r'SELECT .* FROM "assistants_(thread|run|assistant|message)"')
-    orm_reads = [sql for sql in queries if orm_read.match(sql) and sql not in locking]
-    assert orm_reads == []  # nothing reads them again in the request
-
-
-def test_create_and_run_does_not_lock_the_thread_it_just_made(api, llm):
-    assistant = new_assistant(api)
-    llm.enqueue(Reply(text="Hello there."))
-    body = {
-        "assistant_id": assistant["id"],
-        "stream": True,
-        "thread": {"messages": [{"role": "user", "content": "hi"}]},
-    }
-    with CaptureQueriesContext(connection) as queries:
-        events = read_events(api("post", "/threads/runs", body))
-    assert [name for name, _ in events][-2] == "thread.run.completed"
-    assert not [q for q in queries if "FOR UPDATE" in q["sql"] and "assistants_thread" in q["sql"]]
+def test_prepared_statements_can_be_turned_off(api, llm, settings):
+    settings.DB_PREPARED_STATEMENTS = False  # ENGRAMIA_DB_PREPARED_STATEMENTS=0
+    assert streamed(api, llm).status == "completed"
+    assert _prepared_run_statements() == []
