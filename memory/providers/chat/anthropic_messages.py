@@ -18,7 +18,6 @@ from memory.providers.chat.base import (
     ChatResult,
     Finish,
     Finished,
-    SdkSignature,
     StreamAssembler,
     TextDelta,
     ToolArgumentsDelta,
@@ -26,7 +25,6 @@ from memory.providers.chat.base import (
     ToolCallStarted,
     Usage,
     VendorChat,
-    untransformed,
 )
 from memory.providers.chat.events import error_message, server_sent_events, shaped
 from memory.providers.llm import shared_ssl_context
@@ -35,8 +33,6 @@ JSON_ONLY = "Answer with one JSON object and nothing else."
 _FINISH: dict[str, Finish] = {"max_tokens": "length", "tool_use": "tool_calls"}
 # Messages must open with the user; a thread whose first message is the assistant's gets this.
 OPENING = "(The conversation so far follows.)"
-# messages.create's typed parameters (base.untransformed): messages is required too.
-SIGNATURE: SdkSignature = (("model", "max_tokens", "stream"), {"messages": []})
 
 
 def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
@@ -144,9 +140,7 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
     async def complete(self, request: ChatRequest) -> ChatResult:
         """The model's whole answer."""
         try:
-            message = await self._client().messages.create(
-                **untransformed(self.request(request, stream=False), SIGNATURE)
-            )
+            message = await self._client().messages.create(**self.request(request, stream=False))
             texts = [block.text for block in message.content if block.type == "text"]
             calls = [
                 ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
@@ -172,9 +166,7 @@ class AnthropicMessages(VendorChat[anthropic.AsyncAnthropic]):
         stream = _MessageStream(StreamAssembler())
         body = self.request(request, stream=True)
         try:
-            streamed = self._client().messages.with_streaming_response.create(
-                **untransformed(body, SIGNATURE)
-            )
+            streamed = self._client().messages.with_streaming_response.create(**body)
             async with streamed as response:  # closed even when the run stops reading
                 async for name, event in server_sent_events(
                     response,

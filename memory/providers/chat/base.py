@@ -218,14 +218,15 @@ SdkSignature = tuple[tuple[str, ...], dict[str, Any]]
 
 
 def untransformed(body: dict[str, Any], signature: SdkSignature) -> dict[str, Any]:
-    """create()'s arguments that send body as it is, not as the vendor SDK would rewrite it.
+    """create()'s arguments that send body as it is, not as the openai SDK would rewrite it.
 
-    The SDKs (openai, anthropic) rewrite typed parameters by walking their type hints over every
-    value (for aliases, dates and files): ~1.5 ms for a run's system prompt and a few messages,
-    up to 4 ms on a busy worker, before the request leaves. The bodies built here are plain JSON,
-    which that rewrite leaves as it is (tests/providers/test_chat.py checks it), so everything
-    but the few parameters the signature needs goes in `extra_body`, which the SDKs send as
-    given and which takes precedence over the typed parameters on the same key.
+    The openai SDK rewrites typed parameters by walking their type hints over every value (for
+    aliases, dates and files): ~1.5 ms for a run's system prompt and a few messages, up to 4 ms
+    on a busy worker, before the request leaves. The bodies built here are plain JSON, which
+    that rewrite leaves as it is (tests/providers/test_chat.py checks it), so everything but the
+    few parameters the signature needs goes in `extra_body`, which the SDK sends as given and
+    which takes precedence over the typed parameters on the same key. (The anthropic SDK sends
+    its body as given already.)
     """
     typed, placeholders = signature
     arguments: dict[str, Any] = {**placeholders}
