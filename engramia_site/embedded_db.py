@@ -150,33 +150,40 @@ def _preload_prewarm(admin_uri: str) -> None:
     autoprewarm), from its next start.
 
     A restart empties shared_buffers. At 1M patterns the first learns after it read the
-    model's HNSW graph from disk, 170-440 ms each against 9-28 ms with it in memory
+    model's HNSW graph from disk, ~150 ms each against 12-16 ms with it read back
     (docs/benchmarks.md, "Why learn was slow at 1M"). With pg_prewarm preloaded the server
     notes which blocks it holds (every 5 minutes and at shutdown) and reads them back in the
     background when it starts. Added to any libraries already preloaded; skipped when the
-    server has no pg_prewarm.
+    server's library directory has no pg_prewarm (it would not start with a library it cannot
+    load). Only an optimisation: a failure is logged, and the server starts as before.
     """
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_prewarm'"
-        ).fetchone()
-        recorded = conn.execute(
-            "SELECT setting FROM pg_file_settings WHERE name = 'shared_preload_libraries' "
-            "AND sourcefile LIKE '%postgresql.auto.conf'"
-        ).fetchone()
-        live = conn.execute("SHOW shared_preload_libraries").fetchone()
-        current = recorded[0] if recorded else (live[0] if live else "")
-        libraries = [name.strip() for name in str(current).split(",") if name.strip()]
-        if available is None or "pg_prewarm" in libraries:
-            return
-        wanted = ", ".join([*libraries, "pg_prewarm"])
-        conn.execute(
-            sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(sql.Literal(wanted))
-        )
-        logger.info("embedded database: preloads pg_prewarm from its next start")
+    try:
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            row = conn.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()
+            if row is None or not (Path(row[0]) / "pg_prewarm.so").is_file():
+                return
+            recorded = conn.execute(
+                "SELECT setting FROM pg_file_settings WHERE name = 'shared_preload_libraries' "
+                "AND sourcefile LIKE '%postgresql.auto.conf'"
+            ).fetchone()
+            live = conn.execute("SHOW shared_preload_libraries").fetchone()
+            current = recorded[0] if recorded else (live[0] if live else "")
+            libraries = [name.strip() for name in str(current).split(",") if name.strip()]
+            if "pg_prewarm" in libraries:
+                return
+            wanted = ", ".join([*libraries, "pg_prewarm"])
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
+                    sql.Literal(wanted)
+                )
+            )
+    except psycopg.Error as exc:
+        logger.warning("embedded database: could not preload pg_prewarm: %s", exc)
+        return
+    logger.info("embedded database: preloads pg_prewarm from its next start")
 
 
 def embedded_server_pid(home: Path) -> int | None:
