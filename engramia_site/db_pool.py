@@ -67,7 +67,9 @@ def _lend_next(pool: Any, returned: Any) -> None:
     every loan found one idle for over RECHECK_AFTER_SECONDS and paid the check's round trip,
     and a cold server process behind it. Lent most recent first, the loans of a quiet worker
     keep to one connection, given back moments ago; the others stay idle until the load needs
-    them (the pool still shrinks by one while some go unused for max_idle). A connection
+    them, and are checked when lent. The pool still shrinks by one connection for each
+    max_idle (5 minutes) that some go unused, taking the one at the head: a quiet worker
+    reconnects (and prepares its statements again) at most that often. A connection
     handed straight to a waiting borrower, or closed, is not in the queue and is left alone
     (psycopg_pool 3.3 keeps the queue as `_pool` under `_lock`; tests/tenants/test_db_pool.py
     fails if that changes).
