@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ from memory.providers.chat import (
     close_clients,
     get_chat,
 )
-from memory.providers.chat.base import untransformed
 from tests.fakes.llm_servers import (
     CHAT_COMPLETIONS_PATH,
     MESSAGES_PATH,
@@ -452,12 +450,11 @@ def test_a_body_sent_untransformed_is_the_body_the_sdk_would_have_sent(
         response_format={"type": "json_schema", "json_schema": schema},
     )
     provider = get_chat()
-    module = sys.modules[type(provider).__module__]
     body = provider.request(request, stream=stream)
 
     async def both_ways() -> None:
         create = _typed_create(style, provider._client())
-        for arguments in (body, untransformed(body, module.SIGNATURE)):
+        for arguments in (body, provider.untransformed(body)):
             answer = await create(**arguments)
             if stream:
                 async for _ in answer:

@@ -211,32 +211,6 @@ async def close_clients() -> None:
         await client.close()
 
 
-# The typed parameters an SDK's create() needs in its signature; the rest of the body is sent
-# as extra_body (see untransformed). A required one whose real value is in the body gets a
-# placeholder there, which the body's own value replaces.
-SdkSignature = tuple[tuple[str, ...], dict[str, Any]]
-
-
-def untransformed(body: dict[str, Any], signature: SdkSignature) -> dict[str, Any]:
-    """create()'s arguments that send body as it is, not as the openai SDK would rewrite it.
-
-    The openai SDK rewrites typed parameters by walking their type hints over every value (for
-    aliases, dates and files): ~1.5 ms for a run's system prompt and a few messages, up to 4 ms
-    on a busy worker, before the request leaves. The bodies built here are plain JSON, which
-    that rewrite leaves as it is (tests/providers/test_chat.py checks it), so everything but the
-    few parameters the signature needs goes in `extra_body`, which the SDK sends as given and
-    which takes precedence over the typed parameters on the same key. (The anthropic SDK sends
-    its body as given already.)
-    """
-    typed, placeholders = signature
-    arguments: dict[str, Any] = {**placeholders}
-    arguments.update({name: body[name] for name in typed if name in body})
-    extra = {name: value for name, value in body.items() if name not in typed}
-    if extra:
-        arguments["extra_body"] = extra
-    return arguments
-
-
 ClientT = TypeVar("ClientT")
 
 

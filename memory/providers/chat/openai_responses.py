@@ -15,21 +15,16 @@ from memory.providers.chat.base import (
     ChatRequest,
     ChatResult,
     Finished,
-    SdkSignature,
     StreamAssembler,
     TextDelta,
     ToolArgumentsDelta,
     ToolCall,
     ToolCallStarted,
     Usage,
-    untransformed,
 )
 from memory.providers.chat.events import error_message, shaped
 from memory.providers.chat.openai_chat import OpenAIClientMixin
 from memory.providers.llm import is_reasoning_model
-
-# responses.create's typed parameters (base.untransformed): none is required.
-SIGNATURE: SdkSignature = (("model", "stream"), {})
 
 
 def response_input(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -115,7 +110,7 @@ class OpenAIResponses(OpenAIClientMixin):
         """The model's whole answer."""
         try:
             response = await self._client().responses.create(
-                **untransformed(self.request(request, stream=False), SIGNATURE)
+                **self.untransformed(self.request(request, stream=False))
             )
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._error(exc, request.model) from exc
@@ -130,7 +125,7 @@ class OpenAIResponses(OpenAIClientMixin):
         body = self.request(request, stream=True)
         try:
             streamed = self._client().responses.with_streaming_response.create(
-                **untransformed(body, SIGNATURE)
+                **self.untransformed(body)
             )
             async with streamed as response:  # closed even when the run stops reading
                 async for name, event in self._events(response):
