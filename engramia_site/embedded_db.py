@@ -86,24 +86,40 @@ def ensure_embedded_server(home: Path) -> str:
                 f"could not start the embedded PostgreSQL in {pgdata}: {exc} (see {pgdata / 'log'})"
             ) from exc
         _exit_on_sigterm()
-        _ensure_database(server.get_uri())
-        _size_shared_buffers(server.get_uri())
-        _preload_prewarm(server.get_uri())
+        _configure_server(server.get_uri())
         uri = server.get_uri(DATABASE_NAME)
         _uri_cache[pgdata] = uri
         return uri
 
 
-def _ensure_database(admin_uri: str) -> None:
-    """Create the application database on first start."""
+def _configure_server(admin_uri: str) -> None:
+    """The application database, and the settings the server takes from its next start, over
+    one admin connection."""
     import psycopg
 
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        _ensure_database(conn)
+        _size_shared_buffers(conn)
+        _preload_prewarm(conn)
+
+
+def _ensure_database(conn: Any) -> None:
+    """Create the application database on first start."""
+    exists = conn.execute(
+        "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+    ).fetchone()
+    if not exists:
+        conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _recorded_setting(conn: Any, name: str) -> str | None:
+    """The value ALTER SYSTEM recorded for name (in effect from the next start), if any."""
+    row = conn.execute(
+        "SELECT setting FROM pg_file_settings "
+        "WHERE name = %s AND sourcefile LIKE '%%postgresql.auto.conf'",
+        (name,),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def shared_buffers_setting(memory_bytes: int) -> str:
@@ -112,7 +128,7 @@ def shared_buffers_setting(memory_bytes: int) -> str:
     return f"{megabytes}MB"
 
 
-def _size_shared_buffers(admin_uri: str) -> None:
+def _size_shared_buffers(conn: Any) -> None:
     """Record the embedded server's shared_buffers for its next start (ALTER SYSTEM).
 
     PostgreSQL's default of 128 MB does not hold the HNSW indexes of even 100k patterns; recall
@@ -128,24 +144,19 @@ def _size_shared_buffers(admin_uri: str) -> None:
     wanted = env_str("ENGRAMIA_DB_SHARED_BUFFERS") or shared_buffers_setting(
         psutil.virtual_memory().total
     )
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        recorded = conn.execute(
-            "SELECT setting FROM pg_file_settings "
-            "WHERE name = 'shared_buffers' AND sourcefile LIKE '%postgresql.auto.conf'"
-        ).fetchone()
-        if recorded is not None and recorded[0] == wanted:
-            return
-        try:
-            statement = sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted))
-            conn.execute(statement)
-        except psycopg.Error as exc:
-            raise EmbeddedDatabaseError(
-                f"ENGRAMIA_DB_SHARED_BUFFERS={wanted!r} is not a valid shared_buffers size: {exc}"
-            ) from exc
-        logger.info("embedded database: shared_buffers %s from its next start", wanted)
+    if _recorded_setting(conn, "shared_buffers") == wanted:
+        return
+    try:
+        statement = sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted))
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        raise EmbeddedDatabaseError(
+            f"ENGRAMIA_DB_SHARED_BUFFERS={wanted!r} is not a valid shared_buffers size: {exc}"
+        ) from exc
+    logger.info("embedded database: shared_buffers %s from its next start", wanted)
 
 
-def _preload_prewarm(admin_uri: str) -> None:
+def _preload_prewarm(conn: Any) -> None:
     """Have the server read back after a restart what its buffers held (pg_prewarm's
     autoprewarm), from its next start.
 
@@ -161,25 +172,19 @@ def _preload_prewarm(admin_uri: str) -> None:
     from psycopg import sql
 
     try:
-        with psycopg.connect(admin_uri, autocommit=True) as conn:
-            row = conn.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()
-            if row is None or not (Path(row[0]) / "pg_prewarm.so").is_file():
-                return
-            recorded = conn.execute(
-                "SELECT setting FROM pg_file_settings WHERE name = 'shared_preload_libraries' "
-                "AND sourcefile LIKE '%postgresql.auto.conf'"
-            ).fetchone()
-            live = conn.execute("SHOW shared_preload_libraries").fetchone()
-            current = recorded[0] if recorded else (live[0] if live else "")
-            libraries = [name.strip() for name in str(current).split(",") if name.strip()]
-            if "pg_prewarm" in libraries:
-                return
-            wanted = ", ".join([*libraries, "pg_prewarm"])
-            conn.execute(
-                sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
-                    sql.Literal(wanted)
-                )
-            )
+        row = conn.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()
+        if row is None or not (Path(row[0]) / "pg_prewarm.so").is_file():
+            return
+        current = _recorded_setting(conn, "shared_preload_libraries")
+        if current is None:
+            current = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+        libraries = [name.strip() for name in str(current).split(",") if name.strip()]
+        if "pg_prewarm" in libraries:
+            return
+        wanted = ", ".join([*libraries, "pg_prewarm"])
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(sql.Literal(wanted))
+        )
     except psycopg.Error as exc:
         logger.warning("embedded database: could not preload pg_prewarm: %s", exc)
         return
